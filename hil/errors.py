@@ -1,0 +1,132 @@
+"""Every failure says what happened, where, and whose fault it is.
+
+Two families, kept apart everywhere (reports, retries, Allure categories):
+
+* ``ProductError``: the code under test misbehaved. ``RemoteError`` is the main one: code on the
+  board raised an exception. A run never retries these.
+* ``InfrastructureError``: the rig failed (link lost, board silent past its deadline, raw REPL
+  unreachable, lease timeout, flashing failed, bad configuration of the rack). A run may retry
+  these, move to another board, or quarantine the board.
+
+Errors that involve a board carry ``tail``: the last bytes received from it, because "timed out"
+without what the board last said is useless at 3 a.m.
+"""
+
+from __future__ import annotations
+
+PRODUCT = "product"
+INFRASTRUCTURE = "infrastructure"
+
+#: How many received bytes an error keeps for its message.
+TAIL_BYTES = 256
+
+
+def format_tail(tail: bytes) -> str:
+    """Render received bytes readably: printable ASCII as is, the rest escaped."""
+    return repr(bytes(tail[-TAIL_BYTES:]))[1:]
+
+
+class HilError(Exception):
+    """Base of all mpy-hil errors.
+
+    ``where`` names the board, port, file or lease the error is about; ``tail`` holds the last
+    bytes seen from the board when a board is involved.
+    """
+
+    fault: str = INFRASTRUCTURE
+
+    def __init__(self, what: str, *, where: str = "", tail: bytes = b"") -> None:
+        self.what = what
+        self.where = where
+        self.tail = bytes(tail[-TAIL_BYTES:])
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{self.what}"
+        if self.where:
+            text = f"{self.where}: {text}"
+        text += f" [{self.fault} fault]"
+        if self.tail:
+            text += f"; last bytes from the board: {format_tail(self.tail)}"
+        return text
+
+
+class InfrastructureError(HilError):
+    """The rig failed, not the code under test."""
+
+    fault = INFRASTRUCTURE
+
+
+class ProductError(HilError):
+    """The code under test failed."""
+
+    fault = PRODUCT
+
+
+class RemoteError(ProductError):
+    """Code running on the board raised an exception.
+
+    ``type_name`` and ``message`` come from the last line of the board's traceback
+    (``NameError: name 'x' isn't defined``), ``traceback`` is the whole text the board printed.
+    """
+
+    def __init__(
+        self,
+        type_name: str,
+        message: str,
+        traceback: str,
+        *,
+        where: str = "",
+        tail: bytes = b"",
+    ) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        what = f"the board raised {type_name}: {message}" if message else f"the board raised {type_name}"
+        super().__init__(what, where=where, tail=tail)
+
+    @classmethod
+    def from_traceback(cls, text: str, *, where: str = "", tail: bytes = b"") -> RemoteError:
+        """Parse a MicroPython traceback; the exception is its last non-empty line."""
+        lines = [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+        last = lines[-1] if lines else ""
+        type_name, sep, message = last.partition(": ")
+        if not sep:
+            type_name, message = last.strip(), ""
+        return cls(type_name.strip() or "UnknownError", message, text, where=where, tail=tail)
+
+
+class LinkError(InfrastructureError):
+    """The byte link to the board failed: port missing, unplugged, closed or I/O error."""
+
+
+class BoardTimeout(InfrastructureError):
+    """The board did not answer within its deadline."""
+
+
+class RawReplError(InfrastructureError):
+    """The raw REPL could not be entered, or the board broke the raw REPL protocol."""
+
+
+class ProtocolError(InfrastructureError):
+    """The board sent bytes that the protocol does not allow at that point."""
+
+
+class LeaseTimeout(InfrastructureError):
+    """No matching board became free in time."""
+
+
+class BoardQuarantined(InfrastructureError):
+    """The board stopped answering and recovery failed; it is out for the rest of the run."""
+
+
+class FlashError(InfrastructureError):
+    """Flashing, or verifying the flashed firmware, failed."""
+
+
+class ConfigError(InfrastructureError):
+    """A configuration file or option is invalid; ``where`` names the file, board and field."""
+
+
+class SimError(InfrastructureError):
+    """The virtual board's host process failed or refused a request."""

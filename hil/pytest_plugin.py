@@ -1,0 +1,1 @@
+"""pytest plugin of mpy-hil (registered as the ``hil`` pytest11 entry point)."""

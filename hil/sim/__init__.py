@@ -1,0 +1,192 @@
+"""Virtual MicroPython boards: a real interpreter behind a real serial port.
+
+``start(state_dir, count)`` starts a server process for ``count`` boards and returns once every
+board has booted to its prompt; ``SimRun.stop()`` (or ``stop(state_dir)`` from another process)
+ends it and everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil.errors import SimError
+from hil.sim.control import SimControl
+
+__all__ = ["SimBoard", "SimControl", "SimRun", "default_state_dir", "find", "start", "stop"]
+
+
+def default_state_dir() -> Path:
+    """``$HIL_SIM_DIR``, else a per-user directory under the runtime or temp directory."""
+    env = os.environ.get("HIL_SIM_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(base) / f"mpy-hil-sim-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class SimBoard:
+    name: str
+    directory: Path
+
+    @property
+    def control(self) -> SimControl:
+        return SimControl(self.directory)
+
+    @property
+    def port(self) -> str:
+        """The serial device path (the ``port`` symlink; a replug may move it)."""
+        return self.control.port()
+
+
+@dataclass
+class SimRun:
+    state_dir: Path
+    pid: int
+    boards: list[SimBoard]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        _stop_pid(self.state_dir, self.pid, timeout)
+
+
+def start(
+    state_dir: str | Path | None = None,
+    count: int = 1,
+    *,
+    sd: str | None = None,
+    sd_slot: int = 2,
+    baud: int | None = None,
+    usb: str = "native",
+    board_name: str | None = None,
+    interpreter: list[str] | None = None,
+    timeout: float = 60.0,
+) -> SimRun:
+    """Start ``count`` virtual boards in a new server process; return when all are ready."""
+    state = Path(state_dir) if state_dir else default_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    running = _running_pid(state)
+    if running:
+        raise SimError(f"virtual boards already running there (pid {running}); stop them first", where=str(state))
+    cmd = [sys.executable, "-m", "hil.sim.server", "--state-dir", str(state), "--count", str(count)]
+    if sd:
+        cmd += ["--sd", sd, "--sd-slot", str(sd_slot)]
+    if baud:
+        cmd += ["--baud", str(baud)]
+    cmd += ["--usb", usb]
+    if board_name:
+        cmd += ["--board-name", board_name]
+    if interpreter:
+        cmd += ["--interpreter", *interpreter]
+    log = open(state / "server.out", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    finally:
+        log.close()
+    run = SimRun(state, proc.pid, [SimBoard(f"vb{i}", state / f"vb{i}") for i in range(count)])
+    deadline = time.monotonic() + timeout
+    try:
+        for board in run.boards:
+            while not (board.directory / "control.sock").exists():
+                if proc.poll() is not None:
+                    raise SimError(
+                        f"server exited with {proc.returncode}: {_log_tail(state)}", where=str(state)
+                    )
+                if time.monotonic() > deadline:
+                    raise SimError(f"server did not create {board.name} in {timeout}s", where=str(state))
+                time.sleep(0.01)
+            board.control.wait_ready(max(0.1, deadline - time.monotonic()))
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def find(state_dir: str | Path | None = None) -> list[SimBoard]:
+    """The boards of a running server, by their directories."""
+    state = Path(state_dir) if state_dir else default_state_dir()
+    return [
+        SimBoard(path.parent.name, path.parent)
+        for path in sorted(state.glob("*/control.sock"), key=lambda p: _natural(p.parent.name))
+    ]
+
+
+def stop(state_dir: str | Path | None = None, timeout: float = 10.0) -> bool:
+    """Stop the server of ``state_dir``; False when none was running."""
+    state = Path(state_dir) if state_dir else default_state_dir()
+    pid = _running_pid(state)
+    if not pid:
+        return False
+    _stop_pid(state, pid, timeout)
+    return True
+
+
+def _natural(name: str) -> tuple[str, int]:
+    head = name.rstrip("0123456789")
+    tail = name[len(head) :]
+    return head, int(tail) if tail else -1
+
+
+def _running_pid(state: Path) -> int | None:
+    try:
+        pid = int((state / "server.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def _stop_pid(state: Path, pid: int, timeout: float) -> None:
+    """SIGTERM (clean shutdown), then SIGKILL of the whole session if it does not go."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.01)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while _alive(pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+    (state / "server.pid").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        done = 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return _not_zombie(pid)
+    return done == 0
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _log_tail(state: Path) -> str:
+    text = ""
+    for name in ("server.out", "server.log"):
+        with contextlib.suppress(OSError):
+            text += (state / name).read_text(errors="replace")[-600:]
+    return text.strip().replace("\n", " | ")

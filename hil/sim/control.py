@@ -1,0 +1,121 @@
+"""Client of a virtual board's control socket: its reset button, power switch, cable, card slot
+and fault injector, usable from any process (an xdist worker, the CLI, a rack power driver).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.errors import SimError
+from hil.sim.sockets import connect_unix
+
+
+class SimControl:
+    """One board's control socket (``<state dir>/<board>/control.sock``)."""
+
+    def __init__(self, board_dir: str | Path, timeout: float = 10.0) -> None:
+        self.board_dir = Path(board_dir)
+        self.socket_path = self.board_dir / "control.sock"
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        return self.board_dir.name
+
+    def request(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send one request and wait (up to ``timeout``) for its answer."""
+        try:
+            sock = connect_unix(self.socket_path, self.timeout)
+        except OSError as e:
+            raise SimError(
+                f"virtual board control socket unreachable ({e}); is `hil sim start` running?",
+                where=str(self.socket_path),
+            ) from e
+        with sock:
+            sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+            reply = bytearray()
+            deadline = time.monotonic() + self.timeout
+            while not reply.endswith(b"\n"):
+                sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError as e:
+                    raise SimError(f"no answer to {op!r} within {self.timeout}s", where=self.name) from e
+                if not chunk:
+                    raise SimError(f"server closed the connection during {op!r}", where=self.name)
+                reply += chunk
+        answer = json.loads(reply)
+        if not answer.pop("ok", False):
+            raise SimError(f"{op} refused: {answer.get('error')}", where=self.name)
+        return answer
+
+    # --- verbs ------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self.request("status")
+
+    def port(self) -> str:
+        """Where the board's serial device is now (it can move on replug)."""
+        return str(self.status()["port"])
+
+    def reset(self) -> None:
+        """Press the reset button (a hard reset)."""
+        self.request("reset")
+
+    def power(self, on: bool) -> None:
+        self.request("power", on=on)
+
+    def unplug(self) -> None:
+        self.request("unplug")
+
+    def replug(self, new_path: bool = False) -> None:
+        self.request("replug", new_path=new_path)
+
+    def card_eject(self, slot: int | None = None) -> None:
+        self.request("card_eject", **({} if slot is None else {"slot": slot}))
+
+    def card_insert(self, slot: int | None = None, image: str | Path | None = None) -> Path:
+        args: dict[str, Any] = {} if slot is None else {"slot": slot}
+        if image is not None:
+            args["image"] = str(image)
+        return Path(self.request("card_insert", **args)["image"])
+
+    def card_image(self, slot: int | None = None) -> Path | None:
+        cards = self.status()["cards"]
+        key = str(slot) if slot is not None else next(iter(cards), None)
+        card = cards.get(key) if key is not None else None
+        return Path(card["image"]) if card and card["image"] else None
+
+    def fault(self, kind: str, **params: Any) -> None:
+        """Inject a fault: stall(seconds), hang, noise(count), drop(count), slow_boot(seconds),
+        no_raw_paste, raw_paste_abort(after)."""
+        self.request("fault", kind=kind, **params)
+
+    def clear_faults(self) -> None:
+        self.request("clear_faults")
+
+    def set_baud(self, rate: int | None) -> None:
+        self.request("baud", rate=rate)
+
+    def erase(self) -> None:
+        self.request("erase")
+
+    def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the board has booted to its prompt (polling its state)."""
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                status = self.status()
+            except SimError:
+                status = {}
+            if status.get("state") == "ready":
+                return status
+            time.sleep(0.02)
+        raise SimError(
+            f"board not ready within {timeout}s (state {status.get('state', 'unreachable')!r})",
+            where=self.name,
+        )

