@@ -1,0 +1,38 @@
+"""Fixtures shared by the framework's own tests: virtual boards that always get stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import hil.sim
+from hil.sim import SimBoard, SimRun
+
+
+@pytest.fixture
+def start_virtual_boards(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., list[SimBoard]]]:
+    """Factory: ``start_virtual_boards(n, sd="8M", baud=115200, ...)`` -> the started boards.
+
+    Every server it starts is stopped after the test, pass or fail, with all its interpreters.
+    """
+    runs: list[SimRun] = []
+
+    def start(count: int = 1, **options: object) -> list[SimBoard]:
+        state: Path = tmp_path_factory.mktemp("sim")
+        run = hil.sim.start(state, count, **options)  # type: ignore[arg-type]
+        runs.append(run)
+        return run.boards
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture
+def virtual_board(start_virtual_boards: Callable[..., list[SimBoard]]) -> SimBoard:
+    """One virtual board with an 8 MB card in slot 2 (``machine.SDCard(slot=2)``)."""
+    return start_virtual_boards(1, sd="8M")[0]
