@@ -82,7 +82,11 @@ class RemoteError(ProductError):
         self.type_name = type_name
         self.message = message
         self.traceback = traceback
-        what = f"the board raised {type_name}: {message}" if message else f"the board raised {type_name}"
+        what = (
+            f"the board raised {type_name}: {message}"
+            if message
+            else f"the board raised {type_name}"
+        )
         super().__init__(what, where=where, tail=tail)
 
     @classmethod

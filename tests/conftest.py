@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,3 +37,21 @@ def start_virtual_boards(
 def virtual_board(start_virtual_boards: Callable[..., list[SimBoard]]) -> SimBoard:
     """One virtual board with an 8 MB card in slot 2 (``machine.SDCard(slot=2)``)."""
     return start_virtual_boards(1, sd="8M")[0]
+
+
+def _wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def wait_until() -> Callable[[Callable[[], object], float, str], object]:
+    """``wait_until(condition, timeout, what)``: a condition with a deadline, never a bare sleep."""
+    return _wait_until

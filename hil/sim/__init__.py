@@ -74,7 +74,10 @@ def start(
     state.mkdir(parents=True, exist_ok=True)
     running = _running_pid(state)
     if running:
-        raise SimError(f"virtual boards already running there (pid {running}); stop them first", where=str(state))
+        raise SimError(
+            f"virtual boards already running there (pid {running}); stop them first",
+            where=str(state),
+        )
     cmd = [sys.executable, "-m", "hil.sim.server", "--state-dir", str(state), "--count", str(count)]
     if sd:
         cmd += ["--sd", sd, "--sd-slot", str(sd_slot)]
@@ -99,10 +102,13 @@ def start(
             while not (board.directory / "control.sock").exists():
                 if proc.poll() is not None:
                     raise SimError(
-                        f"server exited with {proc.returncode}: {_log_tail(state)}", where=str(state)
+                        f"server exited with {proc.returncode}: {_log_tail(state)}",
+                        where=str(state),
                     )
                 if time.monotonic() > deadline:
-                    raise SimError(f"server did not create {board.name} in {timeout}s", where=str(state))
+                    raise SimError(
+                        f"server did not create {board.name} in {timeout}s", where=str(state)
+                    )
                 time.sleep(0.01)
             board.control.wait_ready(max(0.1, deadline - time.monotonic()))
     except BaseException:

@@ -43,7 +43,9 @@ class SimControl:
                 try:
                     chunk = sock.recv(65536)
                 except TimeoutError as e:
-                    raise SimError(f"no answer to {op!r} within {self.timeout}s", where=self.name) from e
+                    raise SimError(
+                        f"no answer to {op!r} within {self.timeout}s", where=self.name
+                    ) from e
                 if not chunk:
                     raise SimError(f"server closed the connection during {op!r}", where=self.name)
                 reply += chunk
@@ -101,7 +103,22 @@ class SimControl:
         self.request("baud", rate=rate)
 
     def erase(self) -> None:
+        """Erase the flash filesystem (the board reboots and formats a fresh one)."""
         self.request("erase")
+
+    def flash(
+        self, image: str | Path, erase: bool = False, timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """Write a firmware image into the board's firmware slot; wait until it has booted."""
+        before = self.status()["flashes"]
+        self.request("flash", image=str(Path(image).resolve()), erase=erase)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status()
+            if status["flashes"] > before and status["state"] == "ready":
+                return status
+            time.sleep(0.02)
+        raise SimError(f"flashing did not finish within {timeout}s", where=self.name)
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the board has booted to its prompt (polling its state)."""

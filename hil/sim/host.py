@@ -297,7 +297,12 @@ class BoardHost:
         }
         if self.faults.slow_boot:
             env["HIL_BOOT_DELAY"] = str(self.faults.slow_boot)
-        cmd = [*self.config.interpreter, "-X", f"heapsize={self.config.heap}", str(images.BOARD_MAIN)]
+        cmd = [
+            *self.config.interpreter,
+            "-X",
+            f"heapsize={self.config.heap}",
+            str(images.BOARD_MAIN),
+        ]
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -545,9 +550,7 @@ class BoardHost:
             self.state = "ready"
         elif kind == "S":
             child.soft_reset_mode = words[1] if len(words) > 1 else "friendly"
-        elif kind == "H":
-            self.hard_reset()
-        elif kind == "L":
+        elif kind == "H" or kind == "L":
             self.hard_reset()
         elif kind == "Q":
             self._reply(self.faults.raw_paste.encode())
@@ -678,8 +681,47 @@ class BoardHost:
 
     # --- firmware slot ----------------------------------------------------------------------
 
+    def flash(self, image: bytes, erase: bool = False) -> None:
+        """Write a firmware image at the modelled rate, then boot it (as after a flasher's reset).
+
+        Refuses anything that is not a virtual-board image before writing a byte.
+        """
+        images.read_firmware_info(image)
+        self.kill_child()
+        self.state = "flashing"
+        tmp = self.firmware_path.with_suffix(".partial")
+        tmp.write_bytes(b"")
+        self.flash_progress = (0, len(image))
+        step = max(1, int(self.config.flash_rate * 0.02))
+
+        def write_chunk() -> None:
+            done, total = self.flash_progress or (0, len(image))
+            with open(tmp, "ab") as f:
+                f.write(image[done : done + step])
+            done = min(total, done + step)
+            self.flash_progress = (done, total)
+            if done < total:
+                self.schedule(0.02, write_chunk)
+                return
+            os.replace(tmp, self.firmware_path)
+            if erase:
+                self.erase_flash()
+            self.counters["flashes"] += 1
+            self._save_counters()
+            self.flash_progress = None
+            self.state = "resetting"
+            self.boot("cold", "friendly", HARD_RESET) if self.powered else None
+
+        self.schedule(0.0, write_chunk)
+
     def erase_flash(self) -> None:
+        """Wipe the flash filesystem; the board formats a fresh one on its next boot."""
+        running = self.child is not None
+        if running:
+            self.kill_child()
         images.create_flash(self.flash_path, self.config.flash_size)
+        if running:
+            self.boot("cold", "friendly", HARD_RESET)
 
     # --- status -----------------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ class Server:
         self.listeners: dict[int, tuple[socket.socket, BoardHost]] = {}
         self.connections: dict[int, ControlConnection] = {}
         self.running = True
+        # Signals wake the poll loop through this pipe (the handler only sets ``running``).
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_r, False)
+        os.set_blocking(self.wakeup_w, False)
+        signal.set_wakeup_fd(self.wakeup_w)
 
     def schedule(self, delay: float, action: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), action))
@@ -108,6 +113,7 @@ class Server:
             for host in self.hosts:
                 readers.update(host.readers())
                 writers.update(host.writers())
+            readers[self.wakeup_r] = self._drain_wakeup
             for fd in self.listeners:
                 readers[fd] = self._accept_for(fd)
             for fd, conn in self.connections.items():
@@ -128,6 +134,10 @@ class Server:
                     readers[fd]()
                 if mask & select.POLLOUT and fd in writers:
                     writers[fd]()
+
+    def _drain_wakeup(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.wakeup_r, 512)
 
     # --- control sockets --------------------------------------------------------------------
 
@@ -218,6 +228,8 @@ class Server:
             host.set_baud(int(args["rate"]) if args.get("rate") else None)
         elif op == "erase":
             host.erase_flash()
+        elif op == "flash":
+            host.flash(Path(args["image"]).read_bytes(), erase=bool(args.get("erase", False)))
         elif op == "shutdown":
             self.running = False
         else:

@@ -1,0 +1,33 @@
+"""The ``hil`` command. Errors of ours print as one line (what, where, whose fault), exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hil.errors import HilError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hil.sim import cli as sim_cli
+
+    parser = argparse.ArgumentParser(prog="hil", description="MicroPython hardware-in-the-loop")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sim_cli.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except HilError as e:
+        print(f"hil: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
