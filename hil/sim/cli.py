@@ -52,6 +52,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fault.add_argument("--seconds", type=float)
     fault.add_argument("--count", type=int)
     fault.add_argument("--after", type=int)
+    fault.add_argument("--style", choices=["refuse", "old"], help="for no_raw_paste")
     verb("clear-faults", "remove all injected faults")
     baud = verb("baud", "set or remove (0) the UART throttle")
     baud.add_argument("rate", type=int)
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(control.card_insert(args.slot, args.image))
     elif args.verb == "fault":
-        params = {k: getattr(args, k) for k in ("seconds", "count", "after")}
+        params = {k: getattr(args, k) for k in ("seconds", "count", "after", "style")}
         control.fault(args.kind, **{k: v for k, v in params.items() if v is not None})
     elif args.verb == "clear-faults":
         control.clear_faults()

@@ -86,7 +86,7 @@ class Faults:
     stall_until: float = 0.0
     drop: int = 0
     slow_boot: float = 0.0
-    raw_paste: str = ""  # "", "refuse" or "abort N"
+    raw_paste: str = ""  # "", "refuse", "old" or "abort N"
     hang: bool = False
 
     def describe(self) -> dict[str, Any]:
@@ -659,7 +659,12 @@ class BoardHost:
         elif kind == "slow_boot":
             self.faults.slow_boot = float(params.get("seconds", 2.0))
         elif kind == "no_raw_paste":
-            self.faults.raw_paste = "refuse"
+            # "refuse": firmware without raw-paste (R\x00); "old": firmware older than
+            # raw-paste, which takes Ctrl-E A Ctrl-A as a plain raw REPL reset
+            style = params.get("style", "refuse")
+            if style not in ("refuse", "old"):
+                raise ValueError(f"no_raw_paste style must be 'refuse' or 'old', not {style!r}")
+            self.faults.raw_paste = style
         elif kind == "raw_paste_abort":
             self.faults.raw_paste = f"abort {int(params.get('after', 64))}"
         else:

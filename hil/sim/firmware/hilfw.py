@@ -446,9 +446,9 @@ class Firmware:
             c = out.getc()
             if c == CTRL_A:
                 if len(line) == 2 and line[0] == CTRL_E:
-                    self.raw_paste(line[1])
+                    if self.raw_paste(line[1]) is not False:
+                        out.write(">")
                     line = bytearray()
-                    out.write(">")
                     continue
                 out.write("raw REPL; CTRL-B to exit\n")
                 line = bytearray()
@@ -482,6 +482,9 @@ class Firmware:
         out = self.console
         # the host decides whether a raw-paste fault is injected ("refuse", "abort N" or "")
         fault = self.link.request("Q paste").decode()
+        if fault == "old":
+            self.console.write("raw REPL; CTRL-B to exit\n>")
+            return False
         if command != ord("A") or fault == "refuse":
             out.write(b"R\x00")
             return
