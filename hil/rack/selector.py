@@ -1,0 +1,84 @@
+"""Which boards a test can run on: a selector by id, platform, tags and capabilities.
+
+``@pytest.mark.board(platform="esp32", tags=["wifi"], capabilities=["sd"])`` becomes a
+:class:`Selector`. When no board of the rack can ever match, :meth:`Selector.explain` says why for
+each board, so that the skip reason tells the user what to change rather than just "no board".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from hil.rack._validate import expect_choice, expect_str, expect_str_list
+from hil.rack.inventory import CAPABILITIES, PLATFORMS, Board
+
+
+@dataclasses.dataclass(frozen=True)
+class Selector:
+    """What a test needs of a board; every given criterion must hold (``tags``: all of them).
+
+    The default selector matches every board.
+    """
+
+    platform: str | None = None
+    tags: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset()
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.platform is not None:
+            expect_choice("platform", self.platform, PLATFORMS)
+        object.__setattr__(self, "tags", frozenset(expect_str_list("tags", _listed(self.tags))))
+        capabilities = expect_str_list("capabilities", _listed(self.capabilities))
+        for index, name in enumerate(capabilities):
+            expect_choice(f"capabilities[{index}]", name, CAPABILITIES)
+        object.__setattr__(self, "capabilities", frozenset(capabilities))
+        if self.id is not None:
+            expect_str("id", self.id)
+
+    def mismatch(self, board: Board) -> str | None:
+        """Why ``board`` does not match, or None when it does."""
+        if self.id is not None and board.id != self.id:
+            return "another id"
+        if self.platform is not None and board.platform != self.platform:
+            return f"platform {board.platform}"
+        missing_tags = sorted(self.tags - set(board.tags))
+        if missing_tags:
+            return f"lacks tag{'s' if len(missing_tags) > 1 else ''} {', '.join(missing_tags)}"
+        missing = sorted(self.capabilities - board.capabilities.names)
+        if missing:
+            return f"lacks capabilit{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}"
+        return None
+
+    def matches(self, board: Board) -> bool:
+        return self.mismatch(board) is None
+
+    def select(self, boards: Iterable[Board]) -> tuple[Board, ...]:
+        """The matching boards, in rack order."""
+        return tuple(board for board in boards if self.matches(board))
+
+    def explain(self, boards: Iterable[Board]) -> str:
+        """One line saying why no board matches (for a skip reason); empty if some board does."""
+        boards = tuple(boards)
+        if self.select(boards):
+            return ""
+        why = "; ".join(f"{board.id}: {self.mismatch(board)}" for board in boards)
+        return f"no board matches {self}: {why or 'the rack is empty'}"
+
+    def __str__(self) -> str:
+        parts = []
+        if self.id is not None:
+            parts.append(f"id={self.id!r}")
+        if self.platform is not None:
+            parts.append(f"platform={self.platform!r}")
+        if self.tags:
+            parts.append(f"tags={sorted(self.tags)!r}")
+        if self.capabilities:
+            parts.append(f"capabilities={sorted(self.capabilities)!r}")
+        return f"({', '.join(parts)})" if parts else "(any board)"
+
+
+def _listed(value: object) -> object:
+    """Sets are fine as selector input; validation wants a sequence."""
+    return sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
