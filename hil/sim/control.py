@@ -120,6 +120,10 @@ class SimControl:
             time.sleep(0.02)
         raise SimError(f"flashing did not finish within {timeout}s", where=self.name)
 
+    def bootloader(self) -> Path:
+        """Put the board in its UF2 bootloader (as BOOTSEL + reset); returns the drive path."""
+        return Path(self.request("bootloader")["drive"])
+
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the board has booted to its prompt (polling its state)."""
         deadline = time.monotonic() + timeout

@@ -25,6 +25,7 @@ import logging
 import os
 import pty
 import random
+import shutil
 import signal
 import subprocess
 import termios
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil.errors import SimError
 from hil.sim import images
 
 log = logging.getLogger("hil.sim")
@@ -43,6 +45,9 @@ log = logging.getLogger("hil.sim")
 #: USB buffer; nothing is lost).
 TX_HIGH_WATER = 256 * 1024
 CARD_BLOCK = 512
+#: A resetting board's USB device leaves the bus this long after the reset (bytes it sent
+#: before the reset still reach the host, as they do from a real board).
+USB_DETACH_DELAY = 0.05
 
 PWRON_RESET, HARD_RESET, SOFT_RESET = 1, 2, 5
 
@@ -225,6 +230,7 @@ class BoardHost:
         self.boot("cold", "friendly", PWRON_RESET)
 
     def shutdown(self) -> None:
+        shutil.rmtree(self.drive_path, ignore_errors=True)
         self.kill_child()
         self.unplug()
         for slot in list(self.card_fds):
@@ -347,13 +353,15 @@ class BoardHost:
 
     def hard_reset(self) -> None:
         """Reset button / machine.reset(): native USB drops off the bus for a moment."""
+        shutil.rmtree(self.drive_path, ignore_errors=True)
+        self._flush_before_reset()
         self.counters["hard_resets"] += 1
         self.faults.hang = False
         self.kill_child()
         self.state = "resetting"
         if self.config.usb == "native" and self.plugged:
-            self.unplug()
-            self.schedule(self.config.reset_gap, self._after_reset_gap)
+            self.schedule(USB_DETACH_DELAY, self.unplug)
+            self.schedule(USB_DETACH_DELAY + self.config.reset_gap, self._after_reset_gap)
         else:
             self.boot("cold", "friendly", HARD_RESET)
 
@@ -361,6 +369,19 @@ class BoardHost:
         if self.powered and self.state == "resetting":
             self.plug()
             self.boot("cold", "friendly", HARD_RESET)
+
+    def _flush_before_reset(self) -> None:
+        """What the board sent before it reset has left it: deliver it, ignoring the throttle."""
+        if self.child is None or self.port_master is None:
+            return
+        while True:
+            before = len(self.tx)
+            self.on_child_readable()
+            if len(self.tx) == before:
+                break
+        with contextlib.suppress(OSError):
+            written = os.write(self.port_master, self.tx)
+            del self.tx[:written]
 
     def power(self, on: bool) -> None:
         if on and not self.powered:
@@ -550,8 +571,10 @@ class BoardHost:
             self.state = "ready"
         elif kind == "S":
             child.soft_reset_mode = words[1] if len(words) > 1 else "friendly"
-        elif kind == "H" or kind == "L":
+        elif kind == "H":
             self.hard_reset()
+        elif kind == "L":
+            self.enter_bootloader()
         elif kind == "Q":
             self._reply(self.faults.raw_paste.encode())
         elif kind == "C":
@@ -718,6 +741,47 @@ class BoardHost:
             self.boot("cold", "friendly", HARD_RESET) if self.powered else None
 
         self.schedule(0.0, write_chunk)
+
+    @property
+    def drive_path(self) -> Path:
+        return self.dir / "uf2-drive"
+
+    def enter_bootloader(self) -> None:
+        """machine.bootloader() on an rp2: the serial port goes, a UF2 drive comes.
+
+        The drive is a directory with INFO_UF2.TXT; a complete .uf2 copied into it becomes the
+        firmware, the drive goes away and the board boots it (as the RP2040 boot ROM does).
+        """
+        self._flush_before_reset()
+        self.kill_child()
+        self.state = "bootloader"
+        drive = self.drive_path
+        drive.mkdir(exist_ok=True)
+        (drive / "INFO_UF2.TXT").write_text(
+            "UF2 Bootloader v3.0\n"
+            f"Model: {self.config.board_name}\n"
+            f"Board-ID: {images.UF2_BOARD_ID}\n"
+        )
+        (drive / "INDEX.HTM").write_text("<html><body>virtual board bootloader</body></html>\n")
+        self.schedule(USB_DETACH_DELAY, self.unplug)
+        self.schedule(0.05, self._watch_drive)
+
+    def _watch_drive(self) -> None:
+        if self.state != "bootloader":
+            return
+        for candidate in sorted(self.drive_path.glob("*.[uU][fF]2")):
+            try:
+                image = images.uf2_to_firmware(candidate.read_bytes())
+            except (OSError, SimError):
+                continue  # still being copied, or not for us: the ROM ignores it
+            self.firmware_path.write_bytes(image)
+            self.counters["flashes"] += 1
+            self._save_counters()
+            shutil.rmtree(self.drive_path, ignore_errors=True)
+            self.plug()
+            self.boot("cold", "friendly", PWRON_RESET)
+            return
+        self.schedule(0.05, self._watch_drive)
 
     def erase_flash(self) -> None:
         """Wipe the flash filesystem; the board formats a fresh one on its next boot."""

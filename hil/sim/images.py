@@ -144,3 +144,88 @@ def create_card(interpreter: list[str], path: Path, size: int) -> None:
         tmp.unlink(missing_ok=True)
         raise SimError(f"formatting SD card image {path} failed: {e}") from e
     os.replace(tmp, path)
+
+
+# --- UF2: how an rp2-like virtual board in bootloader mode receives firmware ------------------
+
+UF2_MAGIC_START0 = 0x0A324655
+UF2_MAGIC_START1 = 0x9E5D5157
+UF2_MAGIC_END = 0x0AB16F30
+UF2_FLAG_FAMILY = 0x00002000
+#: UF2 family id of the virtual board ("HIL1"); real rp2040 boards use 0xE48BFF56.
+UF2_FAMILY = 0x314C4948
+UF2_BASE = 0x10000000
+UF2_PAYLOAD = 256
+UF2_BOARD_ID = "HIL-VIRTUAL-1"
+
+
+def firmware_to_uf2(image: bytes) -> bytes:
+    """Wrap a firmware image in UF2 blocks (256 payload bytes each), as picotool would."""
+    import struct
+
+    chunks = [image[i : i + UF2_PAYLOAD] for i in range(0, len(image), UF2_PAYLOAD)] or [b""]
+    blocks = []
+    for n, chunk in enumerate(chunks):
+        header = struct.pack(
+            "<8I",
+            UF2_MAGIC_START0,
+            UF2_MAGIC_START1,
+            UF2_FLAG_FAMILY,
+            UF2_BASE + n * UF2_PAYLOAD,
+            UF2_PAYLOAD,
+            n,
+            len(chunks),
+            UF2_FAMILY,
+        )
+        data = chunk.ljust(476, b"\x00")
+        blocks.append(header + data + struct.pack("<I", UF2_MAGIC_END))
+    return b"".join(blocks)
+
+
+def uf2_to_firmware(uf2: bytes, size_hint: int | None = None) -> bytes:
+    """Reassemble a firmware image from UF2 blocks; SimError on a malformed file.
+
+    The image's own length is not in UF2, so trailing zero padding of the last block is cut
+    where the ROMFS ends: the ROMFS header records its size.
+    """
+    import struct
+
+    if len(uf2) % 512 or not uf2:
+        raise SimError(f"UF2 file size {len(uf2)} is not a multiple of 512")
+    parts: dict[int, bytes] = {}
+    total = None
+    for offset in range(0, len(uf2), 512):
+        block = uf2[offset : offset + 512]
+        m0, m1, flags, addr, size, n, count, family = struct.unpack("<8I", block[:32])
+        (end,) = struct.unpack("<I", block[508:])
+        if (m0, m1, end) != (UF2_MAGIC_START0, UF2_MAGIC_START1, UF2_MAGIC_END):
+            raise SimError(f"UF2 block {offset // 512} has bad magic numbers")
+        if flags & UF2_FLAG_FAMILY and family != UF2_FAMILY:
+            raise SimError(
+                f"UF2 family 0x{family:08x} is not the virtual board's 0x{UF2_FAMILY:08x}"
+            )
+        parts[addr - UF2_BASE] = block[32 : 32 + size]
+        total = count
+    if total is None or len(parts) != total:
+        raise SimError(f"UF2 file incomplete: {len(parts)} of {total} blocks")
+    image = b"".join(parts[k] for k in sorted(parts))
+    return _trim_firmware(image)
+
+
+def _trim_firmware(image: bytes) -> bytes:
+    """Cut block padding after the ROMFS that ends a firmware image."""
+    if not image.startswith(FIRMWARE_MAGIC):
+        raise SimError("UF2 payload is not a virtual-board firmware image")
+    start = image.index(b"\n", len(FIRMWARE_MAGIC)) + 1
+    rom = image[start:]
+    if not rom.startswith(b"\xd2\xcd\x31"):
+        return image[:start]
+    # ROMFS: 3-byte magic, then the payload length as a big-endian base-128 varint
+    length, i = 0, 3
+    while True:
+        byte = rom[i]
+        length = (length << 7) | (byte & 0x7F)
+        i += 1
+        if not byte & 0x80:
+            break
+    return image[: start + i + length]

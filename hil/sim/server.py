@@ -226,6 +226,9 @@ class Server:
             host.clear_faults()
         elif op == "baud":
             host.set_baud(int(args["rate"]) if args.get("rate") else None)
+        elif op == "bootloader":
+            host.enter_bootloader()
+            return {"drive": str(host.drive_path)}
         elif op == "erase":
             host.erase_flash()
         elif op == "flash":
