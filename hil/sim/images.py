@@ -182,7 +182,7 @@ def firmware_to_uf2(image: bytes) -> bytes:
     return b"".join(blocks)
 
 
-def uf2_to_firmware(uf2: bytes, size_hint: int | None = None) -> bytes:
+def uf2_to_firmware(uf2: bytes) -> bytes:
     """Reassemble a firmware image from UF2 blocks; SimError on a malformed file.
 
     The image's own length is not in UF2, so trailing zero padding of the last block is cut
@@ -196,7 +196,7 @@ def uf2_to_firmware(uf2: bytes, size_hint: int | None = None) -> bytes:
     total = None
     for offset in range(0, len(uf2), 512):
         block = uf2[offset : offset + 512]
-        m0, m1, flags, addr, size, n, count, family = struct.unpack("<8I", block[:32])
+        m0, m1, flags, addr, size, _n, count, family = struct.unpack("<8I", block[:32])
         (end,) = struct.unpack("<I", block[508:])
         if (m0, m1, end) != (UF2_MAGIC_START0, UF2_MAGIC_START1, UF2_MAGIC_END):
             raise SimError(f"UF2 block {offset // 512} has bad magic numbers")
