@@ -9,11 +9,17 @@ from hil.errors import HilError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hil.flash import cli as flash_cli
+    from hil.rack import cli as rack_cli
+    from hil.report import cli as report_cli
     from hil.sim import cli as sim_cli
 
     parser = argparse.ArgumentParser(prog="hil", description="MicroPython hardware-in-the-loop")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sim_cli.add_parser(commands)
+    rack_cli.add_parser(commands)
+    flash_cli.add_parser(commands)
+    report_cli.add_parser(commands)
     return parser
 
 

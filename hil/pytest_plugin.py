@@ -1,1 +1,498 @@
-"""pytest plugin of mpy-hil (registered as the ``hil`` pytest11 entry point)."""
+"""pytest plugin of mpy-hil (the ``hil`` pytest11 entry point): options, markers, fixtures.
+
+Where the boards come from, in order: ``--hil-rack FILE`` (a rack shared through leases),
+``--hil-port PORT|auto`` (one bench board), else virtual boards (``--hil-sim N``, default one
+per xdist worker) that the run starts on first use and stops at its end.
+
+The rules of a session (leases, resets, health checks, quarantine) live in :mod:`hil.harness`;
+this module only connects them to pytest.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.errors import ConfigError, HilError
+from hil.harness import RESET_MODES, Harness, Settings
+from hil.rack import Board, Rack, Selector, load_rack, parse_port
+
+RUN_DIR_KEY = "hil_run_dir"
+RUN_ID_KEY = "hil_run_id"
+WORKER_FIRMWARE_KEY = "hil_firmware"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option, declared once: command line flag and ini key share name, type and default."""
+
+    name: str  # ini key; the flag is --hil-<name with dashes>
+    help: str
+    default: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS = (
+    Option("hil_rack", "rack file (TOML) of the boards to lease"),
+    Option("hil_port", "one bench board: a device path, pyserial URL, or 'auto'"),
+    Option("hil_sim", "number of virtual boards (default when no rack/port: one per worker)"),
+    Option("hil_reset", "reset before each test: soft, hard or none", "soft"),
+    Option("hil_lease_timeout", "seconds to wait for a free board", "300"),
+    Option("hil_log_dir", "write each test's board transcript into this directory"),
+    Option(
+        "hil_flash", "flash boards whose firmware is not their pin: auto, always, never", "auto"
+    ),
+    Option("hil_firmware_manifest", "firmware manifest (TOML) with the pinned images"),
+    Option("hil_sim_firmware", "pin the run's virtual boards to this firmware id of the manifest"),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hil", "MicroPython hardware-in-the-loop")
+    for option in OPTIONS:
+        group.addoption(option.flag, dest=option.name, default=None, help=option.help)
+        parser.addini(option.name, option.help, default=option.default)
+
+
+def option(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(name)
+    if value is None:
+        value = config.getini(name) or None
+    return value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "board(platform=None, tags=(), capabilities=(), id=None): run on a matching board, "
+        "or skip with the reason when the rack has none",
+    )
+    config.addinivalue_line(
+        "markers", "reset(mode): reset before this test: 'soft' (default), 'hard' or 'none'"
+    )
+    try:
+        session = HilSession.from_config(config)
+    except ConfigError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[SESSION] = session
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), "hil-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION, None)
+    if session is not None:
+        session.close()
+
+
+class XdistHooks:
+    """Hands the controller's run directory to each worker (so they share virtual boards)."""
+
+    def __init__(self, session: HilSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[RUN_DIR_KEY] = str(self.session.run_dir)
+        node.workerinput[RUN_ID_KEY] = self.session.run_id
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}) or {}
+        self.session.firmware.update(output.get(WORKER_FIRMWARE_KEY, {}))
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Under the default ``--dist load``, keep each board's tests on one worker."""
+        if config.getvalue("dist") != "load":
+            return None
+        from hil.xdist_scheduling import BoardScheduling
+
+        ids = [board.id for board in self.session.harness.rack.boards]
+        return BoardScheduling(config, ids, log)
+
+
+class HilSession:
+    """Per-process state: where boards come from, and (lazily) the harness leasing them."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        rack_loader: Callable[[], Rack],
+        *,
+        run_dir: Path,
+        run_id: str,
+        owns_run_dir: bool,
+        lock_dir: Path | None,
+        settings: Settings,
+        starter: Callable[[], None] | None = None,
+        firmware_check: Callable[..., None] | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.owns_run_dir = owns_run_dir
+        #: firmware per board seen in this run (from all workers, on the controller)
+        self.firmware: dict[str, str] = {}
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        self.harness = Harness(
+            rack_loader,
+            settings,
+            lock_dir=lock_dir,
+            run_id=run_id,
+            worker=worker,
+            starter=starter,
+            firmware_check=firmware_check,
+        )
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> HilSession:
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and RUN_DIR_KEY in workerinput:
+            run_dir, run_id, owns = Path(workerinput[RUN_DIR_KEY]), workerinput[RUN_ID_KEY], False
+        else:
+            run_dir = Path(tempfile.mkdtemp(prefix="mpy-hil-run-"))
+            run_id, owns = uuid.uuid4().hex[:12], True
+        settings = _settings(config)
+        rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
+        lock_dir: Path | None = None
+        starter: Callable[[], None] | None = None
+        if rack_file:
+            rack = load_rack(rack_file)  # validated now: a bad rack stops the run at once
+
+            def loader() -> Rack:
+                return rack
+        elif port:
+            loader = _bench_loader(port)
+        else:
+            from hil.sim import pool
+
+            count = _sim_count(config)
+            lock_dir = run_dir / "locks"
+            rack = pool.sim_rack(
+                run_dir / "sim", count, lock_dir, firmware=option(config, "hil_sim_firmware")
+            )
+
+            def loader() -> Rack:
+                return rack
+
+            def starter() -> None:
+                pool.ensure_started(run_dir / "sim", count)
+
+        return cls(
+            config,
+            loader,
+            run_dir=run_dir,
+            run_id=run_id,
+            owns_run_dir=owns,
+            lock_dir=lock_dir,
+            settings=settings,
+            starter=starter,
+            firmware_check=_firmware_check(config),
+        )
+
+    def close(self) -> None:
+        self.harness.close()
+        if self.owns_run_dir:
+            if (self.run_dir / "sim").exists():
+                from hil.sim.pool import stop
+
+                stop(self.run_dir / "sim")
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+SESSION = pytest.StashKey[HilSession]()
+
+
+def _settings(config: pytest.Config) -> Settings:
+    reset = option(config, "hil_reset") or "soft"
+    if reset not in RESET_MODES:
+        raise ConfigError(f"--hil-reset must be one of {', '.join(RESET_MODES)}, not {reset!r}")
+    try:
+        lease_timeout = float(option(config, "hil_lease_timeout") or 300)
+    except ValueError:
+        raise ConfigError("--hil-lease-timeout must be a number of seconds") from None
+    log_dir = option(config, "hil_log_dir")
+    return Settings(
+        reset=reset, lease_timeout=lease_timeout, log_dir=Path(log_dir) if log_dir else None
+    )
+
+
+def _firmware_check(config: pytest.Config) -> Callable[..., None] | None:
+    """What the harness runs once per leased board: flash it onto its pin when needed."""
+    from hil.flash.session import MODES, ensure_firmware
+
+    mode = option(config, "hil_flash") or "auto"
+    if mode not in MODES:
+        raise ConfigError(f"--hil-flash must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "never":
+        return None
+    path = option(config, "hil_firmware_manifest")
+    manifest_file = Path(path) if path else config.rootpath / "firmware" / "manifest.toml"
+    manifest = None
+
+    def check(entry: Board, open_board: Callable[[], Any]) -> None:
+        nonlocal manifest
+        if manifest is None:
+            from hil.flash.manifest import load_manifest
+
+            if not manifest_file.exists():
+                raise ConfigError(
+                    f"board {entry.id} is pinned to firmware {entry.firmware!r} but there is no "
+                    f"manifest {manifest_file} (--hil-firmware-manifest)"
+                )
+            manifest = load_manifest(manifest_file)
+        ensure_firmware(entry, manifest, mode=mode, open_board=open_board)  # type: ignore[arg-type]
+
+    return check
+
+
+def _sim_count(config: pytest.Config) -> int:
+    given = option(config, "hil_sim")
+    if given:
+        try:
+            count = int(given)
+        except ValueError:
+            raise ConfigError(f"--hil-sim must be a number of boards, not {given!r}") from None
+        if count < 1:
+            raise ConfigError("--hil-sim must be at least 1")
+        return count
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # an xdist worker: its options were reset, its input was not
+        return max(1, int(workerinput.get("workercount", 1)))
+    return max(1, int(getattr(config.option, "numprocesses", None) or 1))
+
+
+def _bench_loader(port: str) -> Callable[[], Rack]:
+    """One bench board; its platform is asked from the board itself on first use."""
+    from hil.rack import auto_port, bench_board_id
+
+    def loader() -> Rack:
+        spec = parse_port(auto_port().device if port == "auto" else port)
+        from hil.board import Board as BoardLink
+        from hil.rack import resolve_port
+
+        with BoardLink.open(resolve_port(spec), wait=10.0) as link:
+            platform = _rack_platform(link.eval("__import__('sys').platform"))
+        entry = Board(
+            id=bench_board_id(spec),
+            port=spec.value if spec.kind != "url" else port,
+            platform=platform,
+        )
+        return Rack(boards=(entry,))
+
+    return loader
+
+
+def _rack_platform(sys_platform: str) -> str:
+    """A board's ``sys.platform`` as a rack platform name."""
+    return {"pyboard": "stm32", "linux": "unix", "darwin": "unix"}.get(sys_platform, sys_platform)
+
+
+# --- markers and fixtures ---------------------------------------------------------------------
+
+
+def _selector(item: pytest.Item) -> Selector:
+    marker = item.get_closest_marker("board")
+    if marker is None:
+        return Selector()
+    kwargs = dict(marker.kwargs)
+    if marker.args:
+        kwargs.setdefault("platform", marker.args[0])
+    try:
+        return Selector(
+            platform=kwargs.get("platform"),
+            tags=frozenset(kwargs.get("tags", ())),
+            capabilities=frozenset(kwargs.get("capabilities", ())),
+            id=kwargs.get("id"),
+        )
+    except (ConfigError, ValueError) as e:
+        raise pytest.UsageError(f"{item.nodeid}: bad @pytest.mark.board: {e}") from None
+
+
+def _reset_mode(item: pytest.Item, settings: Settings) -> str:
+    marker = item.get_closest_marker("reset")
+    mode = marker.args[0] if marker and marker.args else settings.reset
+    if mode not in RESET_MODES:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.reset({mode!r}): use soft, hard or none"
+        )
+    return mode
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that uses a board runs once on every matching board of the rack."""
+    if "board" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[SESSION]
+    selector = _selector(metafunc.definition)
+    boards = selector.select(session.harness.rack.boards)
+    if not boards:
+        reason = session.harness.skip_reason(selector)
+        metafunc.parametrize(
+            "board",
+            [pytest.param(None, marks=pytest.mark.skip(reason=reason))],
+            ids=["no-board"],
+            indirect=True,
+        )
+        return
+    metafunc.parametrize(
+        "board",
+        [b.id for b in boards],
+        ids=[b.id for b in boards],
+        indirect=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def hil_rack(request: pytest.FixtureRequest) -> Rack:
+    """The rack this run leases boards from (a file, the bench board, or the virtual boards)."""
+    return request.config.stash[SESSION].harness.rack
+
+
+@pytest.fixture
+def board(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The leased board (``hil.board.Board``), reset as the test asks, checked afterwards."""
+    harness = request.config.stash[SESSION].harness
+    item = request.node
+    board_id = getattr(request, "param", None)
+    selector = Selector(id=board_id) if board_id else _selector(item)
+    reason = harness.skip_reason(selector)
+    if reason:
+        pytest.skip(reason)
+    entry, link = harness.board_for(selector)
+    item.stash[BOARD_ID] = entry.id
+    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
+    harness.transcript.note(f"test: {item.nodeid}")
+    _report_board(entry, link, harness)
+    harness.prepare(_reset_mode(item, harness.settings))
+    yield link
+    quarantined = harness.check_health()
+    if quarantined:
+        item.user_properties.append(("hil_quarantined", quarantined))
+
+
+def _report_board(entry: Board, link: Any, harness: Harness) -> None:
+    """Allure: label the test with its board; every REPL exchange becomes a step."""
+    from hil import report
+
+    if not report.is_active():
+        link.repl.observers = []
+        return
+    report.label_board(entry.id, entry.platform, entry.port, harness.firmware_version())
+
+    def step(exchange: Any) -> None:
+        report.exchange_step(
+            exchange.title,
+            exchange.sent,
+            exchange.received,
+            exchange.seconds,
+            entry.id,
+            error=exchange.error,
+        )
+
+    link.repl.observers = [step]
+
+
+@pytest.fixture
+def hil_board_entry(request: pytest.FixtureRequest, board: Any) -> Board:
+    """The rack entry of the leased board (platform, capabilities such as its SD slot)."""
+    entry = request.config.stash[SESSION].harness.entry
+    assert entry is not None
+    return entry
+
+
+@pytest.fixture
+def repl(board: Any) -> Any:
+    """The friendly REPL of the leased board, for transcript-style tests (``repl.play(...)``)."""
+    return board
+
+
+BOARD_ID = pytest.StashKey[str]()
+TRANSCRIPT_MARK = pytest.StashKey[int]()
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    board_id = item.stash.get(BOARD_ID, None)
+    if board_id is None:
+        return
+    report.user_properties.append(("hil_board", board_id))
+    if call.excinfo is not None and isinstance(call.excinfo.value, HilError):
+        report.user_properties.append(("hil_fault", call.excinfo.value.fault))
+    session = item.config.stash.get(SESSION, None)
+    if session is None:
+        return
+    text = session.harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
+    if report.failed:
+        report.sections.append((f"hil transcript of board {board_id}", text))
+    if report.when == "teardown":
+        _write_log(session.harness.settings.log_dir, item.nodeid, text)
+        from hil import report as allure_report
+
+        allure_report.attach_transcript(text, name=f"transcript of {board_id}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Per-run report files: written once, by the controller (xdist workers hand it their data)."""
+    from hil import report
+
+    config = session.config
+    hil_session = config.stash.get(SESSION, None)
+    if hil_session is None:
+        return
+    firmware = hil_session.firmware
+    firmware.update(hil_session.harness.firmware)
+    if report.is_xdist_worker(config):
+        config.workeroutput[WORKER_FIRMWARE_KEY] = dict(firmware)  # type: ignore[attr-defined]
+        return
+    results = report.results_dir(config)
+    if results is None:
+        return
+    report.write_categories(results)
+    rack = option(config, "hil_rack") or option(config, "hil_port") or "virtual boards"
+    report.write_environment(results, report.environment_properties(firmware=firmware, rack=rack))
+
+
+def _write_log(log_dir: Path | None, nodeid: str, text: str) -> None:
+    if log_dir is None:
+        return
+    log_dir.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:180]
+    (log_dir / f"{name}.txt").write_text(text + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    counts = {"infrastructure": 0, "product": 0}
+    quarantined: list[str] = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == "hil_fault" and value in counts:
+                    counts[value] += 1
+                if key == "hil_quarantined":
+                    quarantined.append(f"{dict(report.user_properties).get('hil_board')}: {value}")
+    if any(counts.values()) or quarantined:
+        terminalreporter.section("mpy-hil")
+        terminalreporter.line(
+            f"failures by fault: {counts['infrastructure']} infrastructure, "
+            f"{counts['product']} product"
+        )
+        for line in quarantined:
+            terminalreporter.line(f"quarantined {line}")

@@ -2,9 +2,10 @@
 
 ``manifest`` says which image a firmware id is and how a board proves it runs it; ``base`` is the
 one ``Flasher`` interface and the registry a rack entry picks from by name (esptool, uf2,
-dfu-util, picotool, plus any flasher registered later such as the virtual board's); ``parallel``
-flashes many boards at once. Concrete flashers are imported only when a rack asks for them, so
-importing this package never imports esptool.
+dfu-util, picotool, the virtual board's ``sim``, plus any flasher registered later);
+``parallel`` flashes many boards at once; ``session`` brings one board onto its pin (session
+start) and ``cli`` is ``hil flash``. Concrete flashers are imported only when a rack asks for
+them, so importing this package never imports esptool.
 """
 
 from hil.flash.base import (
@@ -32,6 +33,7 @@ from hil.flash.manifest import (
     verify_image,
 )
 from hil.flash.parallel import FlashJob, FlashResult, exit_status, flash_boards, summary_table
+from hil.flash.session import FlashOutcome, ensure_firmware
 
 __all__ = [
     "VERSION_EXPRESSIONS",
@@ -39,12 +41,14 @@ __all__ = [
     "Deadline",
     "FirmwareEntry",
     "FlashJob",
+    "FlashOutcome",
     "FlashResult",
     "FlashTarget",
     "Flasher",
     "Manifest",
     "ProgressFn",
     "create_flasher",
+    "ensure_firmware",
     "exit_status",
     "flash_boards",
     "flasher_class",

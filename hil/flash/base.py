@@ -45,13 +45,16 @@ class FlashTarget:
     expected to return (or raise a link error that the caller swallows) without waiting for a
     prompt. ``resolve_port`` finds the board's serial port again, e.g. by USB serial number,
     because a board that rebooted may come back under another device path; it returns ``None``
-    while the port is absent.
+    while the port is absent. ``port_spec`` is the rack's ``port`` string as written
+    (``usb-serial:...``, ``sim:<board-state-dir>``), for flashers that address the board by
+    what the rack says rather than by where its serial device happens to be now.
     """
 
     board: str
     port: str | None = None
     enter_bootloader: Callable[[], None] | None = None
     resolve_port: Callable[[], str | None] | None = None
+    port_spec: str | None = None
 
 
 class Deadline:
@@ -179,6 +182,7 @@ _BUILTIN: dict[str, str] = {
     "uf2": "hil.flash.uf2:Uf2Flasher",
     "dfu-util": "hil.flash.external:DfuUtilFlasher",
     "picotool": "hil.flash.external:PicotoolFlasher",
+    "sim": "hil.flash.sim_flasher:SimFlasher",
 }
 _REGISTERED: dict[str, type[Flasher]] = {}
 
@@ -186,7 +190,8 @@ _REGISTERED: dict[str, type[Flasher]] = {}
 def register_flasher(cls: type[Flasher]) -> type[Flasher]:
     """Make ``cls`` available under ``cls.name`` (usable as a class decorator).
 
-    This is how the virtual board's firmware-slot flasher joins without hil.flash knowing it.
+    This is how a flasher of a project's own (a lab's relay-driven programmer, say) joins
+    without hil.flash knowing it.
     """
     _REGISTERED[cls.name] = cls
     return cls

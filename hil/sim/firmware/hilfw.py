@@ -149,7 +149,12 @@ COMPOUND = ("if", "while", "for", "try", "with", "def", "class", "async")
 
 
 def starts_with_word(text, word):
-    return text.startswith(word) and (len(text) == len(word) or not text[len(word)].isalnum())
+    if not text.startswith(word):
+        return False
+    if len(text) == len(word):
+        return True
+    c = text[len(word)]
+    return not (c.isalpha() or c.isdigit() or c == "_")
 
 
 def continue_with_input(text):

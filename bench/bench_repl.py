@@ -1,0 +1,150 @@
+"""Benchmark: our REPL driver against mpremote's SerialTransport on the same virtual board.
+
+Not a test (no timed test asserts a speed): run it by hand or in a perf job and read the table.
+
+    python bench/bench_repl.py [--rounds N] [--put-size BYTES]
+
+Measures, on one virtual board, alternately with each tool holding the port:
+
+* exec round trip of ``pass`` (unthrottled link, and at 115200 baud);
+* eval of a 10 kB value, a str and bytes (both tools send ``repr``: on a slow link this is
+  bound by the line rate, so expect about 1x there);
+* put of a file of random bytes at 115200 baud (mpremote's ``cp`` path, ``fs_writefile``), also
+  as a fraction of the line rate (11520 bytes/s at 8N1).
+
+A ratio is mpremote's time divided by ours: above 1 means we are faster. Targets: no ratio
+below 1; put at least 1.5 and at least 70 % of the line rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from mpremote.transport_serial import SerialTransport
+
+import hil.sim
+from hil.board import Board
+
+BAUD = 115200
+LINE_RATE = BAUD / 10  # bytes per second: 8 data bits, start and stop bit
+#: 10 kB values: a str (its repr is as long as the value) and bytes (repr escapes most bytes).
+TEN_KB = {
+    "str": ("'x' * 10240", "x" * 10240),
+    "bytes": ("bytes(range(256)) * 40", bytes(range(256)) * 40),
+}
+
+
+def timed(fn: Callable[[], object], rounds: int) -> float:
+    """Median seconds per call (after one warm-up call)."""
+    fn()
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def ours(port: str) -> Board:
+    return Board.open(port)
+
+
+def theirs(port: str) -> SerialTransport:
+    transport = SerialTransport(port, baudrate=BAUD)
+    transport.enter_raw_repl(soft_reset=False)
+    return transport
+
+
+def bench_exec_eval(port: str, rounds: int, label: str) -> list[tuple[str, float, float]]:
+    evals = max(rounds // 10, 5)
+    board = ours(port)
+    try:
+        t_exec = timed(lambda: board.repl.exec("pass"), rounds)
+        t_eval = {}
+        for kind, (expr, value) in TEN_KB.items():
+            assert board.eval(expr) == value
+            t_eval[kind] = timed(lambda expr=expr: board.eval(expr), evals)
+    finally:
+        board.close()
+    mp = theirs(port)
+    try:
+        m_exec = timed(lambda: mp.exec("pass"), rounds)
+        m_eval = {}
+        for kind, (expr, value) in TEN_KB.items():
+            assert mp.eval(expr) == value
+            m_eval[kind] = timed(lambda expr=expr: mp.eval(expr), evals)
+    finally:
+        mp.close()
+    rows = [(f"exec 'pass' round trip ({label})", t_exec, m_exec)]
+    for kind in TEN_KB:
+        rows.append((f"eval of a 10 kB {kind} ({label})", t_eval[kind], m_eval[kind]))
+    return rows
+
+
+def bench_put(port: str, size: int) -> tuple[float, float]:
+    data = os.urandom(size)
+    board = ours(port)
+    try:
+        start = time.perf_counter()
+        board.put(data, "/bench_ours.bin")  # includes the sha256 verification on the board
+        t_put = time.perf_counter() - start
+    finally:
+        board.close()
+    mp = theirs(port)
+    try:
+        start = time.perf_counter()
+        mp.fs_writefile("/bench_mpremote.bin", data)
+        m_put = time.perf_counter() - start
+    finally:
+        mp.close()
+    board = ours(port)
+    try:  # both arrived intact
+        digests = board.sha256_many(["/bench_ours.bin", "/bench_mpremote.bin"])
+        assert len(set(digests.values())) == 1 and None not in digests.values()
+    finally:
+        board.close()
+    return t_put, m_put
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=200, help="exec round trips per tool")
+    parser.add_argument("--put-size", type=int, default=100_000, help="bytes to put")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-repl-") as state:
+        run = hil.sim.start(state, 1)
+        try:
+            vb = run.boards[0]
+            rows = bench_exec_eval(vb.port, args.rounds, "unthrottled")
+            vb.control.set_baud(BAUD)
+            rows += bench_exec_eval(vb.port, max(args.rounds // 4, 20), f"{BAUD} baud")
+            t_put, m_put = bench_put(vb.port, args.put_size)
+        finally:
+            run.stop()
+
+    print(f"{'operation':<44} {'ours':>10} {'mpremote':>10} {'ratio':>7}")
+    for name, t, m in rows:
+        print(f"{name:<44} {t * 1e3:8.2f}ms {m * 1e3:8.2f}ms {m / t:6.2f}x")
+    name = f"put {args.put_size // 1000} kB random ({BAUD} baud)"
+    print(f"{name:<44} {t_put:9.2f}s {m_put:9.2f}s {m_put / t_put:6.2f}x")
+    ours_rate, their_rate = args.put_size / t_put, args.put_size / m_put
+    print(
+        f"put throughput: ours {ours_rate:,.0f} B/s = {ours_rate / LINE_RATE:.0%} of the line "
+        f"rate ({LINE_RATE:,.0f} B/s), mpremote {their_rate:,.0f} B/s = "
+        f"{their_rate / LINE_RATE:.0%}"
+    )
+    ok = all(m / t >= 1 for _, t, m in rows) and m_put / t_put >= 1.5
+    ok = ok and ours_rate >= 0.7 * LINE_RATE
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""One pytest process's hold on the rack: its lease, its open board, recovery and quarantine.
+
+The pytest plugin is thin; this is where the session's rules live:
+
+* a worker leases one board at a time and keeps it for the whole session (the lease dies with the
+  process); a test whose marker the held board cannot satisfy makes it trade the lease;
+* before a test the board is reset as asked (soft by default); after it, the board must still
+  answer, else it is reset hard, power-cycled, and at last quarantined for the rest of the run;
+* every byte is recorded in one transcript per board, from which each test takes its slice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil import recovery
+from hil.board import Board as BoardLink
+from hil.errors import BoardQuarantined, HilError, InfrastructureError
+from hil.rack import Board, Lease, LeaseManager, Rack, Selector, default_lock_dir, resolve_port
+from hil.rack.quarantine import Quarantine
+from hil.transcript import Transcript
+
+log = logging.getLogger("hil")
+
+#: How long the post-test health check waits for the board to answer.
+HEALTH_TIMEOUT = 5.0
+RESET_MODES = ("soft", "hard", "none")
+
+
+@dataclass
+class Settings:
+    """The plugin's resolved options (command line, else ini, else default)."""
+
+    reset: str = "soft"
+    lease_timeout: float = 300.0
+    log_dir: Path | None = None
+    connect_timeout: float = 20.0
+
+
+class Harness:
+    """See the module docstring. ``rack_loader`` is called once, when a board is first needed."""
+
+    def __init__(
+        self,
+        rack_loader: Callable[[], Rack],
+        settings: Settings,
+        *,
+        lock_dir: Path | None,
+        run_id: str,
+        worker: str | None,
+        starter: Callable[[], None] | None = None,
+        firmware_check: Callable[[Board, Callable[[], BoardLink]], None] | None = None,
+    ) -> None:
+        self._rack_loader = rack_loader
+        self._starter = starter
+        self._firmware_check = firmware_check
+        self._firmware_checked: set[str] = set()
+        self._rack: Rack | None = None
+        self.settings = settings
+        self.lock_dir = lock_dir
+        self.run_id = run_id
+        self.worker = worker
+        self.manager: LeaseManager | None = None
+        self.quarantine: Quarantine | None = None
+        self.lease: Lease | None = None
+        self.link: BoardLink | None = None
+        self.transcript = Transcript()
+        #: What each board used in this session reported as its firmware (reports show it).
+        self.firmware: dict[str, str] = {}
+
+    # --- rack and leases --------------------------------------------------------------------
+
+    @property
+    def rack(self) -> Rack:
+        if self._rack is None:
+            rack = self._rack_loader()
+            lock_dir = self.lock_dir or (Path(rack.lock_dir) if rack.lock_dir else None)
+            lock_dir = lock_dir or default_lock_dir()
+            self.quarantine = Quarantine.for_run(lock_dir, self.run_id, worker=self.worker)
+            self.manager = LeaseManager(
+                rack.boards,
+                lock_dir,
+                worker=self.worker,
+                run=self.run_id,
+                label="pytest",
+                quarantine=self.quarantine,
+            )
+            self._rack = rack
+        return self._rack
+
+    def skip_reason(self, selector: Selector) -> str:
+        """Why no board of the rack can ever match (empty when one can)."""
+        return selector.explain(self.rack.boards)
+
+    @property
+    def entry(self) -> Board | None:
+        return self.lease.board if self.lease else None
+
+    def board_for(self, selector: Selector) -> tuple[Board, BoardLink]:
+        """The held board if it matches, else a newly leased one, connected in the raw REPL."""
+        rack_boards = self.rack.boards  # loads the rack
+        assert self.manager is not None and self.quarantine is not None
+        entry = self.entry
+        if entry is not None and (not selector.matches(entry) or entry.id in self.quarantine):
+            self.release()
+        while self.lease is None:
+            if all(b.id in self.quarantine for b in selector.select(rack_boards)):
+                reasons = "; ".join(
+                    str(self.quarantine.get(b.id)) for b in selector.select(rack_boards)
+                )
+                raise BoardQuarantined(f"every board matching {selector} is quarantined: {reasons}")
+            self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
+            self._ensure_firmware(self.lease.board)
+        if self.link is None:
+            self.link = self._connect(self.lease.board)
+        return self.lease.board, self.link
+
+    def _ensure_firmware(self, entry: Board) -> None:
+        """Once per board and session: flash it if it does not run its pinned firmware.
+
+        A flashing failure quarantines that board only; the caller then leases another.
+        """
+        if self._starter is not None:
+            self._starter()  # the run's virtual boards start when a test first needs one
+            self._starter = None
+        if self._firmware_check is None or entry.firmware is None:
+            return
+        if entry.id in self._firmware_checked:
+            return
+        self._firmware_checked.add(entry.id)
+        try:
+            self._firmware_check(entry, lambda: self._open(entry))
+        except HilError as e:
+            assert self.quarantine is not None
+            self.quarantine.add(entry.id, f"firmware: {e}")
+            self.release()
+
+    def _connect(self, entry: Board) -> BoardLink:
+        self.transcript.note(f"lease: {entry.id} ({entry.port})")
+        return self._open(entry)
+
+    def _open(self, entry: Board) -> BoardLink:
+        return BoardLink.open(
+            lambda: resolve_port(entry.port_spec, where=entry.id),
+            name=entry.id,
+            baudrate=entry.baudrate,
+            tap=self.transcript,
+            wait=self.settings.connect_timeout,
+        )
+
+    def firmware_version(self) -> str:
+        """The leased board's firmware as it reports it (asked once per board and session)."""
+        entry, link = self.entry, self.link
+        assert entry is not None and link is not None
+        if entry.id not in self.firmware:
+            identity = link.identity(refresh=True)
+            self.firmware[entry.id] = identity.uname.get("version") or ".".join(
+                str(part) for part in identity.version[:3]
+            )
+        return self.firmware[entry.id]
+
+    def release(self) -> None:
+        if self.link is not None:
+            with contextlib.suppress(Exception):
+                self.link.close()
+            self.link = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
+
+    # --- around each test -------------------------------------------------------------------
+
+    def prepare(self, reset: str) -> None:
+        """Bring the board into the state a test starts from."""
+        entry, link = self.entry, self.link
+        assert entry is not None and link is not None
+        if reset == "soft":
+            link.soft_reset()
+        elif reset == "hard":
+            recovery.hard_reset(entry, link)
+        elif reset != "none":
+            raise InfrastructureError(f"unknown reset mode {reset!r} (soft, hard, none)")
+
+    def check_health(self) -> str | None:
+        """After a test: make sure the board answers; recover or quarantine it.
+
+        Returns None when healthy (maybe after recovery), else the quarantine reason.
+        """
+        entry, link = self.entry, self.link
+        if entry is None or link is None:
+            return None
+        if self._answers(link):
+            return None
+        steps: list[str] = []
+        for name, action in (
+            ("hard reset", lambda: recovery.hard_reset(entry, link)),
+            ("power cycle", lambda: recovery.power_cycle(entry, link)),
+        ):
+            try:
+                self.transcript.note(f"recovery: {name}")
+                if action() is False:
+                    steps.append(f"{name}: not possible")
+                    continue
+            except HilError as e:
+                steps.append(f"{name}: {e.what}")
+                continue
+            if self._answers(link):
+                log.warning("%s recovered by %s", entry.id, name)
+                return None
+            steps.append(f"{name}: still silent")
+        reason = "board stopped answering; " + "; ".join(steps)
+        assert self.quarantine is not None
+        self.quarantine.add(entry.id, reason)
+        self.release()
+        return reason
+
+    def _answers(self, link: BoardLink) -> bool:
+        try:
+            return link.eval("1 + 1", timeout=HEALTH_TIMEOUT) == 2
+        except HilError:
+            return False
+
+    def close(self) -> None:
+        self.release()

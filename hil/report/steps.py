@@ -1,0 +1,223 @@
+"""What a test did on a board, as Allure steps, attachments, labels and parameters.
+
+A HIL failure is only useful when the report shows what was sent to the board, what came back,
+how long it took and which board (and firmware) it was. These helpers write exactly that through
+allure-commons' hooks, the API that allure-pytest implements.
+
+Everything here is a no-op costing one hook lookup when no Allure listener records the run
+(pytest without ``--alluredir``, or allure-pytest not installed): the REPL calls
+``exchange_step`` after every exchange and must not pay for rendering bytes nobody keeps.
+
+Call these from the thread that runs the test: allure-pytest keeps the "current test" per thread,
+so a step recorded from another thread would not land in the test.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from hil.transcript import CONTROL_NAMES
+
+try:  # allure-pytest is the optional "report" extra: without it, reporting is off
+    import allure_commons
+    from allure_commons.types import AttachmentType
+except ImportError:  # pragma: no cover - exercised only where the extra is missing
+    allure_commons = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+#: Longest step title summary of what was sent (the attachment has all of it).
+TITLE_CHARS = 60
+#: Largest attachment of one exchange; a deployed file can be big, its bytes are in the transcript.
+ATTACHMENT_CHARS = 64 * 1024
+
+# Control characters as a reader needs them: REPL control bytes by name, CR (alone) and the
+# others escaped; newline and tab stay as they are, so code and output read as text.
+_READABLE: dict[int, str] = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if code not in (0x09, 0x0A)
+}
+_READABLE.update(CONTROL_NAMES)
+_READABLE[0x0D] = "\\r"
+
+
+def is_active() -> bool:
+    """True when an Allure listener records this run (pytest with ``--alluredir``)."""
+    if allure_commons is None:
+        return False
+    return bool(allure_commons.plugin_manager.hook.start_step.get_hookimpls())
+
+
+def readable(data: bytes, *, limit: int | None = ATTACHMENT_CHARS) -> str:
+    """Board bytes as text: UTF-8 where valid, ``\\r\\n`` as a newline, control bytes visible.
+
+    ``<CTRL-D>`` and friends show the REPL protocol; invalid UTF-8 shows as ``\\xNN``. Over
+    ``limit`` characters the middle is cut and the cut says how much.
+    """
+    text = data.decode("utf-8", "backslashreplace").replace("\r\n", "\n").translate(_READABLE)
+    if limit is not None and len(text) > limit:
+        half = limit // 2
+        text = f"{text[:half]}\n(... {len(text) - 2 * half} characters cut ...)\n{text[-half:]}"
+    return text
+
+
+def summarize(sent: bytes, *, width: int = TITLE_CHARS) -> str:
+    """A one-line summary of what was sent, for a step title: its first non-blank line."""
+    decoded = sent.decode("utf-8", "replace")
+    text = "".join(ch for ch in decoded if ch in "\n\t" or ch >= " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return readable(sent, limit=width) if sent else ""
+    first = lines[0]
+    if len(first) > width:
+        first = first[: width - 1] + "…"
+    if len(lines) > 1:
+        first += f" (+{len(lines) - 1} lines)"
+    return first
+
+
+def step_title(title: str, sent: bytes) -> str:
+    """``exec: print(1)``: what kind of exchange, then what was sent, short."""
+    summary = summarize(sent)
+    if title and summary:
+        return f"{title}: {summary}"
+    return title or summary or "exchange"
+
+
+def exchange_step(
+    title: str,
+    sent: bytes,
+    received: bytes,
+    seconds: float,
+    board: str,
+    *,
+    error: BaseException | None = None,
+) -> None:
+    """Record one finished REPL exchange as an Allure step.
+
+    The step is named after what was sent (``exec: print(1)``), carries the board and the
+    duration as parameters and the sent and received bytes as text attachments, and spans the
+    ``seconds`` the exchange took in the report's timeline. ``error`` (say a ``RemoteError``)
+    marks the step broken (failed for an ``AssertionError``) with its message.
+
+    It is called after the exchange, not around it, so the REPL needs only a listener
+    (``on_exchange(title, sent, received, seconds)``) and no knowledge of Allure.
+    """
+    if not is_active():
+        return
+    _safely("step", _record_exchange, title, sent, received, seconds, board, error)
+
+
+def attach_transcript(text: str, name: str = "transcript") -> None:
+    """Attach a rendered transcript (``Transcript.render()``) to the current test or step."""
+    if not is_active():
+        return
+    _safely("transcript", _attach_text, text, name)
+
+
+def label_board(
+    board_id: str,
+    platform: str,
+    port: str,
+    firmware: str | None,
+    *,
+    role: str | None = None,
+) -> None:
+    """Name the board a test ran on: labels and parameters ``board``, ``platform``, ``port``,
+    ``firmware``, plus the platform as a tag.
+
+    The parameters are excluded from Allure's history id, so a test's history follows the test
+    across boards and firmware versions instead of starting anew on every board. ``role`` tells
+    the boards of a multi-board test apart (``board (peer)``). A ``None`` firmware (not known)
+    is left out.
+    """
+    if not is_active():
+        return
+    suffix = f" ({role})" if role else ""
+    fields = {"board": board_id, "platform": platform, "port": port, "firmware": firmware}
+    _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v})
+
+
+# -- the recording itself (only reached when Allure is active) ---------------------------------
+
+
+def _record_exchange(
+    title: str,
+    sent: bytes,
+    received: bytes,
+    seconds: float,
+    board: str,
+    error: BaseException | None,
+) -> None:
+    hook = allure_commons.plugin_manager.hook
+    step_id = str(uuid.uuid4())
+    name = step_title(title, sent)
+    params = {
+        "board": board,
+        "duration": f"{seconds * 1000:.1f} ms",
+        "bytes sent/received": f"{len(sent)}/{len(received)}",
+    }
+    hook.start_step(uuid=step_id, title=name, params=params)
+    model = _step_model(step_id)
+    try:
+        _attach_text(readable(sent), "sent")
+        _attach_text(readable(received), "received")
+    finally:
+        hook.stop_step(
+            uuid=step_id,
+            title=name,
+            exc_type=type(error) if error is not None else None,
+            exc_val=error,
+            exc_tb=error.__traceback__ if error is not None else None,
+        )
+    _backdate(model, seconds)
+
+
+def _attach_text(text: str, name: str) -> None:
+    allure_commons.plugin_manager.hook.attach_data(
+        body=text, name=name, attachment_type=AttachmentType.TEXT, extension=None
+    )
+
+
+def _label(fields: dict[str, str]) -> None:
+    hook = allure_commons.plugin_manager.hook
+    for name, value in fields.items():
+        hook.add_label(label_type=name, labels=(value,))
+        hook.add_parameter(name=name, value=value, excluded=True, mode=None)
+    platform = next((v for k, v in fields.items() if k.startswith("platform")), None)
+    if platform:
+        hook.add_label(label_type="tag", labels=(platform,))
+
+
+def _step_model(step_id: str) -> Any:
+    """The step's result object inside allure-pytest's reporter, or None.
+
+    The hooks stamp a step with the time of ``start_step``; the exchange began ``seconds``
+    earlier. allure-pytest keeps no public handle for that, so this looks for it and reporting
+    works (with a near-zero step duration) wherever it is not found.
+    """
+    for plugin in allure_commons.plugin_manager.get_plugins():
+        reporter = getattr(plugin, "allure_logger", None)
+        getter = getattr(reporter, "get_item", None)
+        if callable(getter):
+            model = getter(step_id)
+            if model is not None:
+                return model
+    return None
+
+
+def _backdate(model: Any, seconds: float) -> None:
+    """Make the step span the exchange: start ``seconds`` before it stopped (epoch ms)."""
+    stop = getattr(model, "stop", None)
+    if isinstance(stop, int) and seconds >= 0:
+        model.start = stop - round(seconds * 1000)
+
+
+def _safely(what: str, record: Callable[..., None], *args: Any) -> None:
+    """Reporting must never turn a passing test into an error: log the failure and go on."""
+    try:
+        record(*args)
+    except Exception as exc:
+        log.warning("hil.report: could not record the %s in Allure: %r", what, exc)

@@ -1,0 +1,45 @@
+"""How REPL bytes read in a report: attachment text and step titles."""
+
+from __future__ import annotations
+
+from hil.report.steps import readable, step_title, summarize
+
+
+def test_readable_keeps_lines_and_names_the_protocol() -> None:
+    text = readable(b"\x05A\x01print(1)\r\nprint(2)\x04\x03 done\r")
+    assert text == "<CTRL-E>A<CTRL-A>print(1)\nprint(2)<CTRL-D><CTRL-C> done\\r"
+
+
+def test_readable_escapes_what_is_not_text() -> None:
+    assert readable(b"\x00\x1b[0m\tok \xff\xfe caf\xc3\xa9") == "\\x00\\x1b[0m\tok \\xff\\xfe café"
+
+
+def test_readable_cuts_the_middle_of_long_output_and_says_so() -> None:
+    text = readable(b"a" * 1000 + b"b" * 1000, limit=100)
+    head, cut, tail = text.split("\n")
+    assert head == "a" * 50
+    assert tail == "b" * 50
+    assert cut == "(... 1900 characters cut ...)"
+
+
+def test_summary_is_the_first_line_and_counts_the_rest() -> None:
+    assert summarize(b"\n  import sys\r\nprint(sys.platform)\n\n") == "import sys (+1 lines)"
+    assert summarize(b"\x03x = 1\x04") == "x = 1"  # control bytes stay out of titles
+
+
+def test_summary_of_a_long_line_is_cut_to_the_width() -> None:
+    summary = summarize(b"print('" + b"x" * 200 + b"')", width=20)
+    assert summary == "print('xxxxxxxxxxxx…"
+    assert len(summary) == 20
+
+
+def test_summary_of_control_bytes_alone_names_them() -> None:
+    assert summarize(b"\x04") == "<CTRL-D>"
+    assert summarize(b"") == ""
+
+
+def test_step_title_joins_kind_and_summary() -> None:
+    assert step_title("exec", b"print(1)\n") == "exec: print(1)"
+    assert step_title("soft reset", b"") == "soft reset"
+    assert step_title("", b"1+1") == "1+1"
+    assert step_title("", b"") == "exchange"
