@@ -446,7 +446,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         _write_log(session.harness.settings.log_dir, item.nodeid, text)
         from hil import report as allure_report
 
-        allure_report.attach_transcript(text, name=f"transcript of {board_id}")
+        allure_report.attach_transcript(text)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
