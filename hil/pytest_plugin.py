@@ -390,7 +390,10 @@ def _report_board(entry: Board, link: Any, harness: Harness) -> None:
     if not report.is_active():
         link.repl.observers = []
         return
-    report.label_board(entry.id, entry.platform, entry.port, harness.firmware_version())
+    # each test runs once per board: the board is part of its identity, port/firmware are not
+    report.label_board(
+        entry.id, entry.platform, entry.port, harness.firmware_version(), board_in_history=True
+    )
 
     def step(exchange: Any) -> None:
         report.exchange_step(

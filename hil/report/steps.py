@@ -124,20 +124,25 @@ def label_board(
     firmware: str | None,
     *,
     role: str | None = None,
+    board_in_history: bool = False,
 ) -> None:
     """Name the board a test ran on: labels and parameters ``board``, ``platform``, ``port``,
     ``firmware``, plus the platform as a tag.
 
     The parameters are excluded from Allure's history id, so a test's history follows the test
-    across boards and firmware versions instead of starting anew on every board. ``role`` tells
-    the boards of a multi-board test apart (``board (peer)``). A ``None`` firmware (not known)
-    is left out.
+    across boards and firmware versions instead of starting anew on every board. When one run
+    runs a test on several boards (the pytest plugin parametrizes by board), the board must stay
+    in the history id (``board_in_history``), or Allure folds the boards' results into retries
+    of one test (the parametrization's own ``board`` parameter then names it, so none is added
+    here); port, platform and firmware stay out of it. ``role`` tells the boards of a
+    multi-board test apart (``board (peer)``). A ``None`` firmware (not known) is left out.
     """
     if not is_active():
         return
     suffix = f" ({role})" if role else ""
     fields = {"board": board_id, "platform": platform, "port": port, "firmware": firmware}
-    _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v})
+    skip = {f"board{suffix}"} if board_in_history else set()
+    _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v}, skip)
 
 
 # -- the recording itself (only reached when Allure is active) ---------------------------------
@@ -181,11 +186,12 @@ def _attach_text(text: str, name: str) -> None:
     )
 
 
-def _label(fields: dict[str, str]) -> None:
+def _label(fields: dict[str, str], no_parameter: set[str]) -> None:
     hook = allure_commons.plugin_manager.hook
     for name, value in fields.items():
         hook.add_label(label_type=name, labels=(value,))
-        hook.add_parameter(name=name, value=value, excluded=True, mode=None)
+        if name not in no_parameter:
+            hook.add_parameter(name=name, value=value, excluded=True, mode=None)
     platform = next((v for k, v in fields.items() if k.startswith("platform")), None)
     if platform:
         hook.add_label(label_type="tag", labels=(platform,))
