@@ -358,3 +358,57 @@ def test_bench_port_runs_on_that_one_board(tmp_path: Path, start_virtual_boards)
     done = run_pytest(tmp_path, f"--hil-port={board.port}", "-rA")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 skipped" in done.stdout
+
+
+def test_board_on_wrong_firmware_is_flashed_at_session_start(tmp_path: Path) -> None:
+    manifest = Path(__file__).resolve().parents[2] / "firmware" / "manifest.toml"
+    write(
+        tmp_path,
+        "test_fw.py",
+        """
+        def test_version(board):
+            assert board.eval("__import__('os').uname().version").startswith("v1.29.0-hil.1 ")
+        """,
+    )
+    done = run_pytest(
+        tmp_path,
+        "--hil-sim-firmware=virtual-v1.29.0-hil.1",
+        f"--hil-firmware-manifest={manifest}",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    never = run_pytest(
+        tmp_path,
+        "--hil-sim-firmware=virtual-v1.29.0-hil.1",
+        f"--hil-firmware-manifest={manifest}",
+        "--hil-flash=never",
+    )
+    assert never.returncode == 1  # left on the interpreter's own version
+
+
+def test_flash_failure_quarantines_only_that_board(tmp_path: Path, start_virtual_boards) -> None:
+    good, bad = start_virtual_boards(2)
+    image = tmp_path / "fw.img"
+    image.write_bytes(b"HILFW1\nversion=v9;date=x\n")  # a sha256 the manifest will not match
+    (tmp_path / "manifest.toml").write_text(
+        '[firmware."pinned"]\nplatform = "unix"\nimage = "fw.img"\n'
+        f'sha256 = "{"0" * 64}"\nversion = "v9 on x"\nversion_from = "os.uname().version"\n'
+    )
+    rack = tmp_path / "rack.toml"
+    rack.write_text(
+        f'lock_dir = "{tmp_path / "locks"}"\n'
+        f'[[boards]]\nid = "good"\nport = "sim:{good.directory}"\nplatform = "unix"\n'
+        f'[[boards]]\nid = "bad"\nport = "sim:{bad.directory}"\nplatform = "unix"\n'
+        'firmware = "pinned"\n[boards.flasher]\nname = "sim"\n'
+    )
+    write(tmp_path, "test_x.py", "def test_x(board):\n    assert board.eval('1') == 1\n")
+    done = run_pytest(
+        tmp_path,
+        f"--hil-rack={rack}",
+        f"--hil-firmware-manifest={tmp_path / 'manifest.toml'}",
+        "-rA",
+    )
+    out = done.stdout
+    assert "PASSED test_x.py::test_x[good]" in out, out
+    assert "ERROR test_x.py::test_x[bad]" in out and "BoardQuarantined" in out
+    assert "refusing to flash" in out
+    assert bad.control.status()["flashes"] == 0  # nothing was written

@@ -198,3 +198,17 @@ def test_flash_refuses_a_foreign_image(virtual_board: SimBoard, tmp_path: Path) 
     with pytest.raises(Exception, match="not a virtual-board firmware image"):
         virtual_board.control.flash(junk)
     assert virtual_board.control.status()["state"] == "ready"
+
+
+def test_power_off_and_on(virtual_board: SimBoard, wait_until) -> None:
+    port = Path(virtual_board.port)
+    boots = virtual_board.control.status()["boots"]
+    virtual_board.control.power(False)
+    status = virtual_board.control.status()
+    assert status["state"] == "off" and status["pid"] is None
+    assert not port.exists()  # a USB-powered board takes its port along
+    virtual_board.control.power(True)
+    wait_until(lambda: virtual_board.control.status()["state"] == "ready", 10, "the board to boot")
+    assert virtual_board.control.status()["boots"] == boots + 1
+    with raw_session(virtual_board) as t:
+        assert run(t, "import machine; print(machine.reset_cause())") == "1\n"  # PWRON_RESET
