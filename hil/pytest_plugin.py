@@ -10,6 +10,7 @@ this module only connects them to pytest.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from hil.rack import Board, Rack, Selector, load_rack, parse_port
 
 RUN_DIR_KEY = "hil_run_dir"
 RUN_ID_KEY = "hil_run_id"
+OWNER_KEY = "hil_owner_pid"
 WORKER_FIRMWARE_KEY = "hil_firmware"
 
 
@@ -106,6 +108,7 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[RUN_DIR_KEY] = str(self.session.run_dir)
         node.workerinput[RUN_ID_KEY] = self.session.run_id
+        node.workerinput[OWNER_KEY] = os.getpid()
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -161,9 +164,10 @@ class HilSession:
         workerinput = getattr(config, "workerinput", None)
         if workerinput is not None and RUN_DIR_KEY in workerinput:
             run_dir, run_id, owns = Path(workerinput[RUN_DIR_KEY]), workerinput[RUN_ID_KEY], False
+            owner = int(workerinput[OWNER_KEY])
         else:
             run_dir = Path(tempfile.mkdtemp(prefix="mpy-hil-run-"))
-            run_id, owns = uuid.uuid4().hex[:12], True
+            run_id, owns, owner = uuid.uuid4().hex[:12], True, os.getpid()
         settings = _settings(config)
         rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
         lock_dir: Path | None = None
@@ -188,7 +192,7 @@ class HilSession:
                 return rack
 
             def starter() -> None:
-                pool.ensure_started(run_dir / "sim", count)
+                pool.ensure_started(run_dir / "sim", count, owner)
 
         return cls(
             config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ def start_virtual_boards(
 
     def start(count: int = 1, **options: object) -> list[SimBoard]:
         state: Path = tmp_path_factory.mktemp("sim")
-        run = hil.sim.start(state, count, **options)  # type: ignore[arg-type]
+        run = hil.sim.start(state, count, owner_pid=os.getpid(), **options)  # type: ignore[arg-type]
         runs.append(run)
         return run.boards
 

@@ -68,8 +68,13 @@ def start(
     board_name: str | None = None,
     interpreter: list[str] | None = None,
     timeout: float = 60.0,
+    owner_pid: int | None = None,
 ) -> SimRun:
-    """Start ``count`` virtual boards in a new server process; return when all are ready."""
+    """Start ``count`` virtual boards in a new server process; return when all are ready.
+
+    With ``owner_pid`` the server stops by itself once that process is gone (a test run that
+    was killed must not leave boards behind); without it, it runs until ``stop``.
+    """
     state = Path(state_dir) if state_dir else default_state_dir()
     state.mkdir(parents=True, exist_ok=True)
     running = _running_pid(state)
@@ -88,6 +93,8 @@ def start(
         cmd += ["--board-name", board_name]
     if interpreter:
         cmd += ["--interpreter", *interpreter]
+    if owner_pid:
+        cmd += ["--owner-pid", str(owner_pid)]
     log = open(state / "server.out", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(

@@ -27,12 +27,13 @@ def sim_rack(state_dir: Path, count: int, lock_dir: Path, firmware: str | None =
     return Rack(boards=boards, lock_dir=str(lock_dir))
 
 
-def ensure_started(state_dir: Path, count: int) -> None:
-    """Start the run's virtual boards unless another process of the run already has."""
+def ensure_started(state_dir: Path, count: int, owner_pid: int) -> None:
+    """Start the run's virtual boards unless another process of the run already has; they
+    stop by themselves if the run's main process (``owner_pid``) dies without stopping them."""
     state_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(state_dir.parent / "sim.lock"), timeout=120):
         if len(hil.sim.find(state_dir)) < count:
-            hil.sim.start(state_dir, count, sd=SD_SIZE, sd_slot=SD_SLOT)
+            hil.sim.start(state_dir, count, sd=SD_SIZE, sd_slot=SD_SLOT, owner_pid=owner_pid)
 
 
 def board_entry(directory: Path, firmware: str | None = None) -> Board:

@@ -37,6 +37,9 @@ from hil.sim.sockets import bind_unix
 
 log = logging.getLogger("hil.sim")
 
+#: How often a server started for a test run checks that the run is still there.
+OWNER_CHECK_INTERVAL = 0.5
+
 
 class ControlConnection:
     def __init__(self, sock: socket.socket, board: BoardHost) -> None:
@@ -66,6 +69,22 @@ class Server:
         heapq.heappush(self.timers, (time.monotonic() + delay, next(self._seq), action))
 
     # --- life cycle -------------------------------------------------------------------------
+
+    def watch_owner(self, pid: int) -> None:
+        """Stop when ``pid`` (the test run that started us) is gone, even after a kill -9."""
+
+        def check() -> None:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                log.info("owner %d is gone: stopping", pid)
+                self.running = False
+                return
+            except PermissionError:
+                pass
+            self.schedule(OWNER_CHECK_INTERVAL, check)
+
+        self.schedule(OWNER_CHECK_INTERVAL, check)
 
     def start(self) -> None:
         for host in self.hosts:
@@ -99,6 +118,8 @@ class Server:
             while self.timers and self.timers[0][0] <= now:
                 _, _, action = heapq.heappop(self.timers)
                 action()
+            if not self.running:
+                break
             timeout: float | None = None
             for host in self.hosts:
                 wait = host.pump(now)
@@ -290,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board-name", default="HIL virtual board")
     parser.add_argument("--mcu", default="unix")
     parser.add_argument("--interpreter", nargs="+", default=None)
+    parser.add_argument(
+        "--owner-pid", type=int, default=None, help="stop when this process is gone (test runs)"
+    )
     args = parser.parse_args(argv)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -306,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, terminate)
     pid_file = args.state_dir / "server.pid"
     pid_file.write_text(str(os.getpid()))
+    if args.owner_pid:
+        server.watch_owner(args.owner_pid)
     try:
         server.start()
         server.run()

@@ -412,3 +412,43 @@ def test_flash_failure_quarantines_only_that_board(tmp_path: Path, start_virtual
     assert "ERROR test_x.py::test_x[bad]" in out and "BoardQuarantined" in out
     assert "refusing to flash" in out
     assert bad.control.status()["flashes"] == 0  # nothing was written
+
+
+def test_killed_run_leaves_no_virtual_board_behind(tmp_path: Path, wait_until) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    flag = tmp_path / "running"
+    write(
+        tmp_path,
+        "test_k.py",
+        f"""
+        import time
+        from pathlib import Path
+
+        def test_k(board):
+            Path({str(flag)!r}).write_text("x")
+            time.sleep(600)
+        """,
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(flag.exists, 60, "the run to use its virtual board")
+        assert subprocess.run(["pgrep", "-f", str(temp)], capture_output=True).returncode == 0
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+        def gone() -> bool:
+            return subprocess.run(["pgrep", "-f", str(temp)], capture_output=True).returncode == 1
+
+        wait_until(gone, 10, "the killed run's virtual boards to stop")
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
