@@ -31,6 +31,7 @@ import subprocess
 import termios
 import time
 import tty
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,34 +105,80 @@ class Faults:
         }
 
 
-class Throttle:
-    """A token bucket modelling a UART: ``rate`` bytes per second, a few ms of burst."""
+class Wire:
+    """One direction of the board's serial link: a queue whose bytes arrive no faster than a
+    UART at ``baud`` would carry them (each byte 10 bit times after the one before it).
+
+    Without a baud rate bytes pass at once. Bytes are handed over in batches (whatever has fully
+    "arrived" when the loop looks), so the loop does not wake per byte, but no byte is early:
+    an idle line does not save up credit for a later burst.
+    """
 
     def __init__(self, baud: int | None) -> None:
+        self.queue = bytearray()
+        self._segments: deque[tuple[float, int]] = deque()  # (first byte starts, byte count)
         self.set_baud(baud)
 
     def set_baud(self, baud: int | None) -> None:
         self.baud = baud
         self.rate = baud / 10 if baud else None
-        self.credit = 0.0
-        self.last = time.monotonic()
+        self._free_at = 0.0
+        self._segments.clear()
+        if self.rate is not None and self.queue:
+            self._segments.append((time.monotonic(), len(self.queue)))
+            self._free_at = time.monotonic() + len(self.queue) / self.rate
 
-    def allowance(self, now: float) -> int:
-        if self.rate is None:
-            return 1 << 30
-        burst = max(1.0, self.rate * 0.004)
-        self.credit = min(burst, self.credit + (now - self.last) * self.rate)
-        self.last = now
-        return int(self.credit)
+    def __len__(self) -> int:
+        return len(self.queue)
 
-    def spend(self, n: int) -> None:
+    def put(self, data: bytes) -> None:
+        if not data:
+            return
+        self.queue += data
         if self.rate is not None:
-            self.credit -= n
+            start = max(time.monotonic(), self._free_at)
+            self._free_at = start + len(data) / self.rate
+            self._segments.append((start, len(data)))
 
-    def wait_for_one(self) -> float:
+    def ready(self, now: float) -> int:
+        """How many bytes at the head have fully crossed the line by ``now``."""
         if self.rate is None:
+            return len(self.queue)
+        count = 0
+        for start, size in self._segments:
+            done = min(size, int((now - start) * self.rate)) if now > start else 0
+            count += done
+            if done < size:
+                break
+        return count
+
+    def take(self, n: int) -> bytes:
+        data = bytes(self.queue[:n])
+        del self.queue[:n]
+        while n and self._segments:
+            start, size = self._segments[0]
+            if n >= size:
+                self._segments.popleft()
+                n -= size
+            else:
+                assert self.rate is not None
+                self._segments[0] = (start + n / self.rate, size - n)
+                n = 0
+        return data
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next byte has arrived (at least a millisecond: batches, not bytes)."""
+        if not self.queue:
             return 0.0
-        return max(0.0, (1 - self.credit) / self.rate)
+        if self.rate is None or not self._segments:
+            return 0.001
+        start, _ = self._segments[0]
+        return max(0.001, start + 1 / self.rate - now)
+
+    def clear(self) -> None:
+        self.queue.clear()
+        self._segments.clear()
+        self._free_at = 0.0
 
 
 class Child:
@@ -175,10 +222,8 @@ class BoardHost:
         self.child: Child | None = None
         self.state = "off"
         self.mode = "friendly"
-        self.rx = bytearray()  # from the port, on its way to the board
-        self.tx = bytearray()  # from the board, on its way to the port
-        self.rx_throttle = Throttle(config.baud)
-        self.tx_throttle = Throttle(config.baud)
+        self.rx = Wire(config.baud)  # from the port, on its way to the board
+        self.tx = Wire(config.baud)  # from the board, on its way to the port
         self.faults = Faults()
         self.powered = False
         self.plugged = False
@@ -380,8 +425,8 @@ class BoardHost:
             if len(self.tx) == before:
                 break
         with contextlib.suppress(OSError):
-            written = os.write(self.port_master, self.tx)
-            del self.tx[:written]
+            written = os.write(self.port_master, self.tx.queue)
+            self.tx.take(written)
 
     def power(self, on: bool) -> None:
         if on and not self.powered:
@@ -433,7 +478,7 @@ class BoardHost:
                 return
             raise
         if self.powered and self.state not in ("off", "unplugged"):
-            self.rx += data
+            self.rx.put(data)
 
     def on_child_readable(self) -> None:
         try:
@@ -448,7 +493,7 @@ class BoardHost:
             self.faults.drop -= cut
             data = data[cut:]
         if self.plugged:
-            self.tx += data
+            self.tx.put(data)
 
     def on_link_readable(self) -> None:
         child = self.child
@@ -470,30 +515,25 @@ class BoardHost:
             return self.faults.stall_until - now
         waits: list[float] = []
         if self.rx and self.child is not None and self.state != "hung":
-            budget = self.rx_throttle.allowance(now)
-            n = min(budget, len(self.rx))
+            n = self.rx.ready(now)
             if n:
-                self._deliver_to_board(bytes(self.rx[:n]))
-                del self.rx[:n]
-                self.rx_throttle.spend(n)
+                self._deliver_to_board(self.rx.take(n))
             if self.rx:
-                waits.append(max(0.001, self.rx_throttle.wait_for_one()))
+                waits.append(self.rx.wait(now))
         if self.tx and self.port_master is not None:
-            budget = self.tx_throttle.allowance(now)
-            n = min(budget, len(self.tx))
+            n = self.tx.ready(now)
             if n:
                 try:
-                    written = os.write(self.port_master, self.tx[:n])
+                    written = os.write(self.port_master, self.tx.queue[:n])
                 except OSError as e:
                     if e.errno not in (errno.EAGAIN, errno.EIO):
                         raise
                     written = 0
-                del self.tx[:written]
-                self.tx_throttle.spend(written)
+                self.tx.take(written)
                 if written < n:
                     waits.append(0.005)  # the reader is behind: the host's buffer is full
             if self.tx:
-                waits.append(max(0.001, self.tx_throttle.wait_for_one()))
+                waits.append(self.tx.wait(now))
         return min(waits) if waits else None
 
     # --- wire details -----------------------------------------------------------------------
@@ -676,7 +716,7 @@ class BoardHost:
             count = int(params.get("count", 32))
             seed = params.get("seed")
             rng = random.Random(seed)
-            self.tx += bytes(rng.randrange(256) for _ in range(count))
+            self.tx.put(bytes(rng.randrange(256) for _ in range(count)))
         elif kind == "drop":
             self.faults.drop = int(params.get("count", 1))
         elif kind == "slow_boot":
@@ -704,8 +744,8 @@ class BoardHost:
             self.state = "ready"
 
     def set_baud(self, baud: int | None) -> None:
-        self.rx_throttle.set_baud(baud)
-        self.tx_throttle.set_baud(baud)
+        self.rx.set_baud(baud)
+        self.tx.set_baud(baud)
 
     # --- firmware slot ----------------------------------------------------------------------
 
@@ -809,7 +849,7 @@ class BoardHost:
             "powered": self.powered,
             "pid": self.child.proc.pid if self.child else None,
             "executing": bool(self.child and self.child.executing),
-            "baud": self.rx_throttle.baud,
+            "baud": self.rx.baud,
             "usb": self.config.usb,
             "uid": self.config.uid,
             "board": self.config.board_name,
