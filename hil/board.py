@@ -203,7 +203,9 @@ class Board:
         **serial_options: Any,
     ) -> Board:
         """Open the board's port (device path or pyserial URL) and enter the raw REPL."""
-        transport = Transport.open(url, baudrate=baudrate, tap=tap, wait=wait, **serial_options)
+        transport = Transport.open(
+            url, baudrate=baudrate, tap=tap, wait=wait, name=name, **serial_options
+        )
         board = cls(Repl(transport, raw_paste=raw_paste), name=name)
         try:
             board.repl.enter_raw()

@@ -152,6 +152,7 @@ class Transport:
         write_timeout: float = 10.0,
         tap: Transcript | None = None,
         wait: Deadline | float = 0.0,
+        name: str | None = None,
     ) -> Transport:
         """Open a serial URL (or a callable that finds the current path of a re-enumerating port).
 
@@ -170,7 +171,8 @@ class Transport:
                 write_timeout=write_timeout,
             )
 
-        transport = cls(opener, name=url if isinstance(url, str) else "serial", tap=tap)
+        label = name or (url if isinstance(url, str) else "serial")
+        transport = cls(opener, name=label, tap=tap)
         transport.connect(wait)
         return transport
 

@@ -46,6 +46,8 @@ log = logging.getLogger("hil.sim")
 #: USB buffer; nothing is lost).
 TX_HIGH_WATER = 256 * 1024
 CARD_BLOCK = 512
+#: Ctrl-C bytes closer together than this during one execution make a single interrupt.
+CTRL_C_MERGE = 0.1
 #: A resetting board's USB device leaves the bus this long after the reset (bytes it sent
 #: before the reset still reach the host, as they do from a real board).
 USB_DETACH_DELAY = 0.05
@@ -191,6 +193,7 @@ class Child:
         self.link_in = bytearray()
         self.link_out = bytearray()
         self.executing = False
+        self.last_interrupt = 0.0
         self.soft_reset_mode: str | None = None
         self.started = time.monotonic()
 
@@ -550,8 +553,13 @@ class BoardHost:
                 self._write_child(chunk)
             if i < 0:
                 return
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.proc.pid, signal.SIGINT)
+            now = time.monotonic()
+            if now - child.last_interrupt > CTRL_C_MERGE:
+                # a burst of Ctrl-C (tools send two or three) is one interrupt, as a person's
+                # double press would be two: the board's code must not be hit while it reports
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.proc.pid, signal.SIGINT)
+                child.last_interrupt = now
             start = i + 1
 
     def _write_child(self, data: bytes) -> None:
@@ -605,6 +613,7 @@ class BoardHost:
         kind = words[0]
         if kind == "E":
             child.executing = True
+            child.last_interrupt = 0.0
         elif kind == "I":
             child.executing = False
         elif kind == "B":

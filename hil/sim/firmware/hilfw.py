@@ -34,6 +34,16 @@ class SoftReset(Exception):
     pass
 
 
+def shielded(action):
+    """Run ``action`` to its end even if a late KeyboardInterrupt lands in it (run it again:
+    the actions given here are idempotent or write once at their very end)."""
+    while True:
+        try:
+            return action()
+        except KeyboardInterrupt:
+            pass
+
+
 def env(name, default=None):
     value = os.getenv("HIL_" + name)
     return default if value is None else value
@@ -308,26 +318,29 @@ class Firmware:
         traceback if any, EOF again. An uncaught SystemExit soft-resets the board.
         """
         self.link.event("E")
+        outcome = None
         try:
             fn()
-        except SystemExit:
-            if raw:
-                self.console.write(b"\x04\x04")
-            raise SoftReset()
         except BaseException as e:  # noqa: B036 - a board reports everything, even KeyboardInterrupt
-            if raw:
-                self.console.write(b"\x04")
-            self.print_exception(e)
-            if raw:
-                self.console.write(b"\x04")
-            return False
-        finally:
-            self.link.event("I")
-        if raw:
-            self.console.write(b"\x04\x04")
-        return True
+            outcome = e
+        # From here on a Ctrl-C is no longer the user's: one the host sent while it still saw
+        # us executing lands in this code. Finish the report as a board does, and absorb it.
+        report = self.outcome_bytes(outcome, raw)
+        shielded(lambda: self.link.event("I"))
+        shielded(lambda: self.console.write(report))
+        if isinstance(outcome, SystemExit):
+            raise SoftReset()
+        return outcome is None
 
-    def print_exception(self, e):
+    def outcome_bytes(self, outcome, raw):
+        """What the board prints after the user's code: EOF markers and the traceback."""
+        if outcome is None or isinstance(outcome, SystemExit):
+            return b"\x04\x04" if raw else b""
+        text = shielded(lambda: self.format_exception(outcome)).encode()
+        return b"\x04" + text + b"\x04" if raw else text
+
+    def format_exception(self, e):
+        """The traceback as a board prints it, without the frames of this firmware."""
         import io
 
         text = io.StringIO()
@@ -337,7 +350,7 @@ class Firmware:
             for line in text.getvalue().split("\n")
             if not (line.startswith('  File "/') and "/hil/sim/firmware/" in line)
         ]
-        self.console.write("\n".join(lines))
+        return "\n".join(lines)
 
     # --- friendly REPL ----------------------------------------------------------------------
 
@@ -479,9 +492,7 @@ class Firmware:
         self.guarded(lambda: exec(compile(source, "<stdin>", "exec"), self.main_globals), raw=True)
 
     def print_exception_framed(self, e):
-        self.console.write(b"\x04")
-        self.print_exception(e)
-        self.console.write(b"\x04")
+        self.console.write(self.outcome_bytes(e, raw=True))
 
     def raw_paste(self, command):
         out = self.console
