@@ -14,6 +14,7 @@ round trips vanish, and the result is verified by sha256 on the board.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import hashlib
 import posixpath
@@ -23,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hil.errors import LinkError, ProtocolError
+from hil.errors import HilError, LinkError, ProtocolError, RemoteError
 from hil.friendly import FriendlyResult, PlayResult, play
 from hil.repl import Repl, parse_value
 from hil.transcript import Transcript
-from hil.transport import Transport
+from hil.transport import Deadline, Transport, as_deadline
 
 #: Bytes a raw-paste/raw REPL or the lexer would act on inside ``b'...'``: Ctrl-A..D, NUL,
 #: CR/LF (the lexer turns CR into LF), the backslash and the quote.
@@ -49,6 +50,14 @@ _LITERAL_SPECIAL = re.compile(b"[\x00-\x04\n\r\\\\']")
 PUT_CHUNK = 4096
 #: File bytes per line of ``get`` output (a multiple of 3: base64 lines concatenate).
 GET_CHUNK = 3 * 512
+#: Bytes per second ``put`` budgets for: a quarter of 9600 baud (raw-paste flow control, the
+#: board compiling and writing what it received). A merely slow link must not time out.
+SLOW_RATE = 9600 / 10 / 4
+#: Seconds added to each ``put`` exec's budget for round trips and the board's own work.
+EXEC_MARGIN = 5.0
+#: Seconds the clean-up exec of a failed ``put`` gets to close the file, whatever is left of
+#: the transfer's budget (after a stall, nothing is).
+CLEANUP_TIMEOUT = 5.0
 
 
 def bytes_literal(data: bytes) -> bytes:
@@ -270,7 +279,7 @@ class Board:
             self._identity = Identity(name, tuple(version), machine, platform, uname, uid)
         return self._identity
 
-    def _run_value(self, code: str, *args: Any, timeout: float = 10.0) -> Any:
+    def _run_value(self, code: str, *args: Any, timeout: Deadline | float = 10.0) -> Any:
         """Run a helper that prints one ``repr``; return the value."""
         out = self.repl.exec(_helper(code, *args), timeout=timeout)
         try:
@@ -315,7 +324,9 @@ class Board:
         """Hex sha256 of a board file, None when it does not exist."""
         return self.sha256_many([path])[path]
 
-    def sha256_many(self, paths: Iterable[str], *, timeout: float = 60.0) -> dict[str, str | None]:
+    def sha256_many(
+        self, paths: Iterable[str], *, timeout: Deadline | float = 60.0
+    ) -> dict[str, str | None]:
         return self._run_value(_SHA256, list(paths), timeout=timeout)
 
     def get(self, path: str, *, timeout: float = 120.0) -> bytes:
@@ -328,33 +339,39 @@ class Board:
         source: str | Path | bytes,
         path: str,
         *,
-        timeout: float | None = None,
+        timeout: Deadline | float | None = None,
         verify: bool = True,
     ) -> None:
         """Write a local file (or bytes) to ``path`` on the board, replacing it.
 
-        ``timeout`` defaults to what the data needs at a slow 9600 baud plus margin: a
-        transfer that is merely slow must not fail, one that stalls still does.
+        ``timeout`` bounds the whole transfer, verification included, and defaults to what the
+        data needs at a slow 9600 baud plus margin: a transfer that is merely slow must not
+        fail. Each exec is also capped to what its own chunk needs at that rate, so a stall is
+        noticed after one chunk's budget rather than the whole transfer's.
         """
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        total = timeout if timeout is not None else 10.0 + len(data) * 4 / 960
+        deadline = as_deadline(timeout if timeout is not None else 10.0 + len(data) / SLOW_RATE)
         encode = self._chunk_encoder()
         step = self.put_chunk
         self.repl.note(f"put {len(data)} bytes to {path}")
-        self.repl.exec(
+        self._put_exec(
             f"_hil_f = open({path!r}, 'wb')\n_hil_w = _hil_f.write\n"
-            "from binascii import a2b_base64 as _hil_a\n",
-            timeout=total,
+            "from binascii import a2b_base64 as _hil_a\n".encode(),
+            deadline,
         )
+        cleanup = b"_hil_f.close()\ndel _hil_f, _hil_w, _hil_a\n"
         try:
             for start in range(0, len(data), step):
-                self.repl.exec(
-                    b"_hil_w(" + encode(data[start : start + step]) + b")", timeout=total
-                )
-        finally:
-            self.repl.exec("_hil_f.close()\ndel _hil_f, _hil_w, _hil_a\n", timeout=total)
+                self._put_exec(b"_hil_w(" + encode(data[start : start + step]) + b")", deadline)
+        except BaseException:
+            # Best effort: close the file if the board still listens, but the error that
+            # stopped the transfer is the one to report.
+            with contextlib.suppress(HilError):
+                self.repl.exec(cleanup, timeout=CLEANUP_TIMEOUT)
+            raise
+        self._put_exec(cleanup, deadline)
         if verify:
-            got = self.sha256(path)
+            got = self.sha256_many([path], timeout=deadline)[path]
             if got != hashlib.sha256(data).hexdigest():
                 raise LinkError(
                     f"{path}: data corrupted in transit (sha256 on the board {got}, "
@@ -363,13 +380,17 @@ class Board:
                     tail=self.transport.tail,
                 )
 
+    def _put_exec(self, code: bytes, deadline: Deadline) -> None:
+        """One exec of a ``put``: within the transfer's deadline and what ``code`` needs."""
+        self.repl.exec(code, timeout=deadline.cap(EXEC_MARGIN + len(code) / SLOW_RATE))
+
     def _chunk_encoder(self) -> Callable[[bytes], bytes]:
         """The densest encoding this board is known to take (probed once per board)."""
         if self._literal_ok is None:
             probe = bytes(range(256))
             try:
                 back = self.repl.eval(bytes_literal(probe))
-            except Exception:  # a board that chokes on the probe just gets base64
+            except (RemoteError, ProtocolError):  # the board rejects the probe: base64 for it
                 back = None
             self._literal_ok = back == probe
             self.repl.note(f"8-bit bytes literals {'work' if self._literal_ok else 'fail'}")

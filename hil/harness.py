@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hil import recovery
 from hil.board import Board as BoardLink
-from hil.errors import BoardQuarantined, HilError, InfrastructureError
+from hil.errors import BoardQuarantined, FlashError, HilError, InfrastructureError
 from hil.rack import Board, Lease, LeaseManager, Rack, Selector, default_lock_dir, resolve_port
 from hil.rack.quarantine import Quarantine
 from hil.transcript import Transcript
@@ -42,11 +42,11 @@ class Settings:
 
 
 class Harness:
-    """See the module docstring. ``rack_loader`` is called once, when a board is first needed."""
+    """See the module docstring."""
 
     def __init__(
         self,
-        rack_loader: Callable[[], Rack],
+        rack: Rack,
         settings: Settings,
         *,
         lock_dir: Path | None,
@@ -55,17 +55,23 @@ class Harness:
         starter: Callable[[], None] | None = None,
         firmware_check: Callable[[Board, Callable[[], BoardLink]], None] | None = None,
     ) -> None:
-        self._rack_loader = rack_loader
+        self._rack = rack
         self._starter = starter
         self._firmware_check = firmware_check
         self._firmware_checked: set[str] = set()
-        self._rack: Rack | None = None
         self.settings = settings
-        self.lock_dir = lock_dir
         self.run_id = run_id
         self.worker = worker
-        self.manager: LeaseManager | None = None
-        self.quarantine: Quarantine | None = None
+        lock_dir = lock_dir or (Path(rack.lock_dir) if rack.lock_dir else default_lock_dir())
+        self.quarantine = Quarantine.for_run(lock_dir, run_id, worker=worker)
+        self.manager = LeaseManager(
+            rack.boards,
+            lock_dir,
+            worker=worker,
+            run=run_id,
+            label="pytest",
+            quarantine=self.quarantine,
+        )
         self.lease: Lease | None = None
         self.link: BoardLink | None = None
         self.transcript = Transcript()
@@ -76,20 +82,6 @@ class Harness:
 
     @property
     def rack(self) -> Rack:
-        if self._rack is None:
-            rack = self._rack_loader()
-            lock_dir = self.lock_dir or (Path(rack.lock_dir) if rack.lock_dir else None)
-            lock_dir = lock_dir or default_lock_dir()
-            self.quarantine = Quarantine.for_run(lock_dir, self.run_id, worker=self.worker)
-            self.manager = LeaseManager(
-                rack.boards,
-                lock_dir,
-                worker=self.worker,
-                run=self.run_id,
-                label="pytest",
-                quarantine=self.quarantine,
-            )
-            self._rack = rack
         return self._rack
 
     def skip_reason(self, selector: Selector) -> str:
@@ -101,23 +93,29 @@ class Harness:
         return self.lease.board if self.lease else None
 
     def board_for(self, selector: Selector) -> tuple[Board, BoardLink]:
-        """The held board if it matches, else a newly leased one, connected in the raw REPL."""
-        rack_boards = self.rack.boards  # loads the rack
-        assert self.manager is not None and self.quarantine is not None
+        """The held board if it matches, else a newly leased one, connected in the raw REPL.
+
+        Raises ``BoardQuarantined`` (from the lease manager) when every matching board is out.
+        """
         entry = self.entry
         if entry is not None and (not selector.matches(entry) or entry.id in self.quarantine):
             self.release()
         while self.lease is None:
-            if all(b.id in self.quarantine for b in selector.select(rack_boards)):
-                reasons = "; ".join(
-                    str(self.quarantine.get(b.id)) for b in selector.select(rack_boards)
-                )
-                raise BoardQuarantined(f"every board matching {selector} is quarantined: {reasons}")
             self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
             self._ensure_firmware(self.lease.board)
         if self.link is None:
-            self.link = self._connect(self.lease.board)
+            try:
+                self.link = self._connect(self.lease.board)
+            except InfrastructureError as e:
+                self._take_out(self.lease.board, f"cannot connect: {e.what}")
+                raise BoardQuarantined(
+                    f"could not connect, quarantined: {e.what}", where=e.where, tail=e.tail
+                ) from e
         return self.lease.board, self.link
+
+    def _take_out(self, entry: Board, reason: str) -> None:
+        self.quarantine.add(entry.id, reason)
+        self.release()
 
     def _ensure_firmware(self, entry: Board) -> None:
         """Once per board and session: flash it if it does not run its pinned firmware.
@@ -134,10 +132,8 @@ class Harness:
         self._firmware_checked.add(entry.id)
         try:
             self._firmware_check(entry, lambda: self._open(entry))
-        except HilError as e:
-            assert self.quarantine is not None
-            self.quarantine.add(entry.id, f"firmware: {e}")
-            self.release()
+        except FlashError as e:
+            self._take_out(entry, f"firmware: {e}")
 
     def _connect(self, entry: Board) -> BoardLink:
         self.transcript.note(f"lease: {entry.id} ({entry.port})")
@@ -175,15 +171,23 @@ class Harness:
     # --- around each test -------------------------------------------------------------------
 
     def prepare(self, reset: str) -> None:
-        """Bring the board into the state a test starts from."""
+        """Bring the board into the state a test starts from; a board that cannot get there is
+        recovered (hard reset, power cycle) or quarantined, and the test errors as infrastructure.
+        """
         entry, link = self.entry, self.link
         assert entry is not None and link is not None
-        if reset == "soft":
-            link.soft_reset()
-        elif reset == "hard":
-            recovery.hard_reset(entry, link)
-        elif reset != "none":
-            raise InfrastructureError(f"unknown reset mode {reset!r} (soft, hard, none)")
+        try:
+            if reset == "soft":
+                link.soft_reset()
+            elif reset == "hard":
+                recovery.hard_reset(entry, link)
+            elif reset != "none":
+                raise InfrastructureError(f"unknown reset mode {reset!r} (soft, hard, none)")
+        except InfrastructureError as e:
+            reason = self.check_health()
+            if reason:
+                raise BoardQuarantined(reason, where=entry.id, tail=e.tail) from e
+            raise
 
     def check_health(self) -> str | None:
         """After a test: make sure the board answers; recover or quarantine it.
@@ -213,9 +217,7 @@ class Harness:
                 return None
             steps.append(f"{name}: still silent")
         reason = "board stopped answering; " + "; ".join(steps)
-        assert self.quarantine is not None
-        self.quarantine.add(entry.id, reason)
-        self.release()
+        self._take_out(entry, reason)
         return reason
 
     def _answers(self, link: BoardLink) -> bool:

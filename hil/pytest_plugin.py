@@ -85,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         session = HilSession.from_config(config)
-    except ConfigError as e:
+    except HilError as e:  # a bad rack, option, manifest, or an absent bench board: one line
         raise pytest.UsageError(str(e)) from None
     config.stash[SESSION] = session
     if config.pluginmanager.hasplugin("xdist"):
@@ -132,7 +132,7 @@ class HilSession:
     def __init__(
         self,
         config: pytest.Config,
-        rack_loader: Callable[[], Rack],
+        rack: Rack,
         *,
         run_dir: Path,
         run_id: str,
@@ -150,7 +150,7 @@ class HilSession:
         self.firmware: dict[str, str] = {}
         worker = getattr(config, "workerinput", {}).get("workerid")
         self.harness = Harness(
-            rack_loader,
+            rack,
             settings,
             lock_dir=lock_dir,
             run_id=run_id,
@@ -172,13 +172,12 @@ class HilSession:
         rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
         lock_dir: Path | None = None
         starter: Callable[[], None] | None = None
+        # The rack is known before collection (tests are parametrized by its boards), so a bad
+        # rack file or an absent bench board stops the run at once, with one line.
         if rack_file:
-            rack = load_rack(rack_file)  # validated now: a bad rack stops the run at once
-
-            def loader() -> Rack:
-                return rack
+            rack = load_rack(rack_file)
         elif port:
-            loader = _bench_loader(port)
+            rack = _bench_rack(port)
         else:
             from hil.sim import pool
 
@@ -188,22 +187,19 @@ class HilSession:
                 run_dir / "sim", count, lock_dir, firmware=option(config, "hil_sim_firmware")
             )
 
-            def loader() -> Rack:
-                return rack
-
             def starter() -> None:
                 pool.ensure_started(run_dir / "sim", count, owner)
 
         return cls(
             config,
-            loader,
+            rack,
             run_dir=run_dir,
             run_id=run_id,
             owns_run_dir=owns,
             lock_dir=lock_dir,
             settings=settings,
             starter=starter,
-            firmware_check=_firmware_check(config),
+            firmware_check=_firmware_check(config, rack),
         )
 
     def close(self) -> None:
@@ -233,30 +229,33 @@ def _settings(config: pytest.Config) -> Settings:
     )
 
 
-def _firmware_check(config: pytest.Config) -> Callable[..., None] | None:
-    """What the harness runs once per leased board: flash it onto its pin when needed."""
+def _firmware_check(config: pytest.Config, rack: Rack) -> Callable[..., None] | None:
+    """What the harness runs once per leased board: flash it onto its pin when needed.
+
+    The manifest is a setting of the run, checked now: a missing or bad one is a usage error,
+    not a fault of each board.
+    """
+    from hil.flash.manifest import load_manifest
     from hil.flash.session import MODES, ensure_firmware
 
     mode = option(config, "hil_flash") or "auto"
     if mode not in MODES:
         raise ConfigError(f"--hil-flash must be one of {', '.join(MODES)}, not {mode!r}")
-    if mode == "never":
+    pinned = sorted({b.firmware for b in rack.boards if b.firmware})
+    if mode == "never" or not pinned:
         return None
     path = option(config, "hil_firmware_manifest")
     manifest_file = Path(path) if path else config.rootpath / "firmware" / "manifest.toml"
-    manifest = None
+    if not manifest_file.exists():
+        raise ConfigError(
+            f"boards are pinned to firmware {', '.join(pinned)} but there is no manifest "
+            f"{manifest_file} (--hil-firmware-manifest)"
+        )
+    manifest = load_manifest(manifest_file)
+    for firmware in pinned:
+        manifest.get(firmware, where=str(manifest_file))
 
     def check(entry: Board, open_board: Callable[[], Any]) -> None:
-        nonlocal manifest
-        if manifest is None:
-            from hil.flash.manifest import load_manifest
-
-            if not manifest_file.exists():
-                raise ConfigError(
-                    f"board {entry.id} is pinned to firmware {entry.firmware!r} but there is no "
-                    f"manifest {manifest_file} (--hil-firmware-manifest)"
-                )
-            manifest = load_manifest(manifest_file)
         ensure_firmware(entry, manifest, mode=mode, open_board=open_board)  # type: ignore[arg-type]
 
     return check
@@ -278,25 +277,18 @@ def _sim_count(config: pytest.Config) -> int:
     return max(1, int(getattr(config.option, "numprocesses", None) or 1))
 
 
-def _bench_loader(port: str) -> Callable[[], Rack]:
-    """One bench board; its platform is asked from the board itself on first use."""
-    from hil.rack import auto_port, bench_board_id
+def _bench_rack(port: str) -> Rack:
+    """One bench board; its platform is asked from the board itself."""
+    from hil.board import Board as BoardLink
+    from hil.rack import auto_port, bench_board_id, resolve_port
 
-    def loader() -> Rack:
-        spec = parse_port(auto_port().device if port == "auto" else port)
-        from hil.board import Board as BoardLink
-        from hil.rack import resolve_port
-
-        with BoardLink.open(resolve_port(spec), wait=10.0) as link:
-            platform = _rack_platform(link.eval("__import__('sys').platform"))
-        entry = Board(
-            id=bench_board_id(spec),
-            port=spec.value if spec.kind != "url" else port,
-            platform=platform,
-        )
-        return Rack(boards=(entry,))
-
-    return loader
+    spec = parse_port(auto_port().device if port == "auto" else port)
+    with BoardLink.open(resolve_port(spec, where=port), name=port, wait=10.0) as link:
+        platform = _rack_platform(link.eval("__import__('sys').platform"))
+    entry = Board(
+        id=bench_board_id(spec), port=spec.value if spec.kind != "url" else port, platform=platform
+    )
+    return Rack(boards=(entry,))
 
 
 def _rack_platform(sys_platform: str) -> str:
@@ -446,14 +438,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     session = item.config.stash.get(SESSION, None)
     if session is None:
         return
-    text = session.harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
+    harness = session.harness
+    teardown = report.when == "teardown"
+    if not (report.failed or (teardown and (harness.settings.log_dir or _allure_active()))):
+        return  # nobody reads the transcript of this phase: do not render it
+    text = harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
     if report.failed:
         report.sections.append((f"hil transcript of board {board_id}", text))
-    if report.when == "teardown":
-        _write_log(session.harness.settings.log_dir, item.nodeid, text)
+    if teardown:
+        _write_log(harness.settings.log_dir, item.nodeid, text)
         from hil import report as allure_report
 
         allure_report.attach_transcript(text)
+
+
+def _allure_active() -> bool:
+    from hil import report
+
+    return report.is_active()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -73,10 +73,13 @@ def _pulse_dtr_rts(link: BoardLink) -> None:
     port = link.transport.port
     if port is None:
         raise InfrastructureError("port closed, cannot pulse DTR/RTS", where=link.name)
-    port.dtr = False  # type: ignore[attr-defined]
-    port.rts = True  # type: ignore[attr-defined]
-    time.sleep(0.1)  # hold EN low long enough for the chip to reset (esptool uses 100 ms)
-    port.rts = False  # type: ignore[attr-defined]
+    try:
+        port.dtr = False  # type: ignore[attr-defined]
+        port.rts = True  # type: ignore[attr-defined]
+        time.sleep(0.1)  # hold EN low long enough for the chip to reset (esptool uses 100 ms)
+        port.rts = False  # type: ignore[attr-defined]
+    except (OSError, ValueError) as e:  # serial.SerialException is an OSError
+        raise InfrastructureError(f"could not pulse DTR/RTS: {e}", where=link.name) from e
 
 
 def _run(entry: RackBoard, what: str, argv: list[str]) -> None:

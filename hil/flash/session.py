@@ -133,6 +133,8 @@ def wait_for_version(
             reported = read_version(open_board, entry, where=where)
         except ConfigError:
             raise  # no retry repairs a rack entry
+        except FlashError:
+            raise  # the board answered, with something that is no version: waiting won't help
         except InfrastructureError as exc:
             if deadline.expired:
                 raise FlashError(

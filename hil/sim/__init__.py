@@ -150,13 +150,14 @@ def _natural(name: str) -> tuple[str, int]:
 
 
 def _running_pid(state: Path) -> int | None:
+    """The pid of the server of ``state``, if one runs: a pid file alone is not proof (after a
+    crash the number may belong to an unrelated process by now), its command line is."""
     try:
         pid = int((state / "server.pid").read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if b"hil.sim.server" not in cmdline or str(state).encode() not in cmdline:
         return None
     return pid
 

@@ -34,22 +34,27 @@ class SimControl:
                 f"virtual board control socket unreachable ({e}); is `hil sim start` running?",
                 where=str(self.socket_path),
             ) from e
-        with sock:
-            sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
-            reply = bytearray()
-            deadline = time.monotonic() + self.timeout
-            while not reply.endswith(b"\n"):
-                sock.settimeout(max(0.01, deadline - time.monotonic()))
-                try:
+        try:
+            with sock:
+                sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+                reply = bytearray()
+                deadline = time.monotonic() + self.timeout
+                while not reply.endswith(b"\n"):
+                    sock.settimeout(max(0.01, deadline - time.monotonic()))
                     chunk = sock.recv(65536)
-                except TimeoutError as e:
-                    raise SimError(
-                        f"no answer to {op!r} within {self.timeout}s", where=self.name
-                    ) from e
-                if not chunk:
-                    raise SimError(f"server closed the connection during {op!r}", where=self.name)
-                reply += chunk
-        answer = json.loads(reply)
+                    if not chunk:
+                        raise SimError(f"server closed the connection in {op!r}", where=self.name)
+                    reply += chunk
+        except TimeoutError as e:
+            raise SimError(f"no answer to {op!r} within {self.timeout}s", where=self.name) from e
+        except OSError as e:
+            raise SimError(f"control socket failed during {op!r}: {e}", where=self.name) from e
+        try:
+            answer = json.loads(reply)
+        except ValueError as e:
+            raise SimError(
+                f"unreadable answer to {op!r}: {bytes(reply)[:80]!r}", where=self.name
+            ) from e
         if not answer.pop("ok", False):
             raise SimError(f"{op} refused: {answer.get('error')}", where=self.name)
         return answer

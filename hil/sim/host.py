@@ -238,6 +238,8 @@ class BoardHost:
         self.flash_progress: tuple[int, int] | None = None
         self._crash_times: list[float] = []
         self.last_output = b""  # what the board said last, for crash reports
+        #: Bumped by every power/plug action: a timer of an older action must not act any more.
+        self.epoch = 0
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -357,6 +359,7 @@ class BoardHost:
             f"heapsize={self.config.heap}",
             str(images.BOARD_MAIN),
         ]
+        host_ends = (link_to_host_r, link_to_fw_w)
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -369,6 +372,10 @@ class BoardHost:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
+        except BaseException:
+            for fd in host_ends:
+                os.close(fd)
+            raise
         finally:
             for fd in (link_to_fw_r, link_to_host_w, stdin_nb):
                 os.close(fd)
@@ -399,8 +406,26 @@ class BoardHost:
             except OSError:
                 break
 
+    def crash(self) -> None:
+        """The host side of this board failed: stop its interpreter and say so in its state."""
+        with contextlib.suppress(Exception):
+            self.kill_child()
+        self.state = "crashed"
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        """Schedule ``action`` unless a newer power/plug action overtakes it."""
+        epoch = self.epoch
+
+        def run() -> None:
+            if self.epoch == epoch:
+                action()
+
+        self.schedule(delay, run)
+
     def hard_reset(self) -> None:
         """Reset button / machine.reset(): native USB drops off the bus for a moment."""
+        self.epoch += 1
+        self.flash_progress = None  # a flash in progress is cut short
         shutil.rmtree(self.drive_path, ignore_errors=True)
         self._flush_before_reset()
         self.counters["hard_resets"] += 1
@@ -408,13 +433,13 @@ class BoardHost:
         self.kill_child()
         self.state = "resetting"
         if self.config.usb == "native" and self.plugged:
-            self.schedule(USB_DETACH_DELAY, self.unplug)
-            self.schedule(USB_DETACH_DELAY + self.config.reset_gap, self._after_reset_gap)
+            self.later(USB_DETACH_DELAY, self.unplug)
+            self.later(USB_DETACH_DELAY + self.config.reset_gap, self._after_reset_gap)
         else:
             self.boot("cold", "friendly", HARD_RESET)
 
     def _after_reset_gap(self) -> None:
-        if self.powered and self.state == "resetting":
+        if self.powered:
             self.plug()
             self.boot("cold", "friendly", HARD_RESET)
 
@@ -432,6 +457,8 @@ class BoardHost:
             self.tx.take(written)
 
     def power(self, on: bool) -> None:
+        self.epoch += 1
+        self.flash_progress = None  # a flash in progress is cut short
         if on and not self.powered:
             self.faults.hang = False
             self.power_on()
@@ -444,12 +471,15 @@ class BoardHost:
 
     def usb_unplug(self) -> None:
         """Pull the cable: a USB-powered board loses its port and its power."""
+        self.epoch += 1
+        self.flash_progress = None  # a flash in progress is cut short
         self.powered = False
         self.kill_child()
         self.unplug()
         self.state = "unplugged"
 
     def usb_replug(self, new_path: bool = False) -> None:
+        self.epoch += 1
         self.plug(new_path=new_path)
         self.powered = True
         self.faults.hang = False
@@ -764,6 +794,9 @@ class BoardHost:
         Refuses anything that is not a virtual-board image before writing a byte.
         """
         images.read_firmware_info(image)
+        if self.flash_progress is not None:
+            raise SimError("the board is being flashed already", where=self.config.name)
+        self.epoch += 1
         self.kill_child()
         self.state = "flashing"
         tmp = self.firmware_path.with_suffix(".partial")
@@ -778,7 +811,7 @@ class BoardHost:
             done = min(total, done + step)
             self.flash_progress = (done, total)
             if done < total:
-                self.schedule(0.02, write_chunk)
+                self.later(0.02, write_chunk)
                 return
             os.replace(tmp, self.firmware_path)
             if erase:
@@ -786,8 +819,10 @@ class BoardHost:
             self.counters["flashes"] += 1
             self._save_counters()
             self.flash_progress = None
-            self.state = "resetting"
-            self.boot("cold", "friendly", HARD_RESET) if self.powered else None
+            if self.powered:
+                self.boot("cold", "friendly", HARD_RESET)
+            else:
+                self.state = "off"
 
         self.schedule(0.0, write_chunk)
 
@@ -801,6 +836,7 @@ class BoardHost:
         The drive is a directory with INFO_UF2.TXT; a complete .uf2 copied into it becomes the
         firmware, the drive goes away and the board boots it (as the RP2040 boot ROM does).
         """
+        self.epoch += 1
         self._flush_before_reset()
         self.kill_child()
         self.state = "bootloader"
@@ -812,8 +848,8 @@ class BoardHost:
             f"Board-ID: {images.UF2_BOARD_ID}\n"
         )
         (drive / "INDEX.HTM").write_text("<html><body>virtual board bootloader</body></html>\n")
-        self.schedule(USB_DETACH_DELAY, self.unplug)
-        self.schedule(0.05, self._watch_drive)
+        self.later(USB_DETACH_DELAY, self.unplug)
+        self.later(0.05, self._watch_drive)
 
     def _watch_drive(self) -> None:
         if self.state != "bootloader":
@@ -830,7 +866,7 @@ class BoardHost:
             self.plug()
             self.boot("cold", "friendly", PWRON_RESET)
             return
-        self.schedule(0.05, self._watch_drive)
+        self.later(0.05, self._watch_drive)
 
     def erase_flash(self) -> None:
         """Wipe the flash filesystem; the board formats a fresh one on its next boot."""
@@ -845,7 +881,7 @@ class BoardHost:
 
     def status(self) -> dict[str, Any]:
         firmware: dict[str, Any] = {}
-        with contextlib.suppress(OSError, Exception):
+        with contextlib.suppress(OSError, SimError):
             info = images.read_firmware_info(self.firmware_path.read_bytes())
             firmware = {"version": info.version, "date": info.date, "sha256": info.sha256}
         return {

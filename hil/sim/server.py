@@ -101,8 +101,10 @@ class Server:
 
     def stop(self) -> None:
         for host in self.hosts:
-            with contextlib.suppress(Exception):
+            try:
                 host.shutdown()
+            except Exception:
+                log.exception("%s: shutdown failed", host.config.name)
         for conn in list(self.connections.values()):
             conn.sock.close()
         for listener, host in self.listeners.values():
@@ -117,12 +119,12 @@ class Server:
             now = time.monotonic()
             while self.timers and self.timers[0][0] <= now:
                 _, _, action = heapq.heappop(self.timers)
-                action()
+                self._guarded(action)
             if not self.running:
                 break
             timeout: float | None = None
             for host in self.hosts:
-                wait = host.pump(now)
+                wait = self._guarded(lambda h=host, t=now: h.pump(t), host)
                 if wait is not None:
                     timeout = wait if timeout is None else min(timeout, wait)
             if self.timers:
@@ -152,9 +154,20 @@ class Server:
                 continue
             for fd, mask in events:
                 if mask & (select.POLLIN | select.POLLHUP | select.POLLERR) and fd in readers:
-                    readers[fd]()
+                    self._guarded(readers[fd])
                 if mask & select.POLLOUT and fd in writers:
-                    writers[fd]()
+                    self._guarded(writers[fd])
+
+    def _guarded(self, action: Callable[[], Any], host: BoardHost | None = None) -> Any:
+        """One board's bug must not stop the others: log it, and that board is crashed."""
+        try:
+            return action()
+        except Exception:
+            log.exception("error in the server loop")
+            owner = host or getattr(action, "__self__", None)
+            if isinstance(owner, BoardHost):
+                owner.crash()
+            return None
 
     def _drain_wakeup(self) -> None:
         with contextlib.suppress(BlockingIOError):

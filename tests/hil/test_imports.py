@@ -92,6 +92,8 @@ def test_soft_reset_clears_module_state(firmware) -> None:
     firmware.exec("import test_simple")
     assert firmware.eval("test_simple.sdcard_helper._mounted") is True
     firmware.soft_reset()
-    assert firmware.eval("__import__('sys').modules") == {}
+    # (a port's frozen _boot.py may leave its own modules there, e.g. flashbdev on an ESP32)
+    loaded = set(firmware.eval("list(__import__('sys').modules)"))
+    assert loaded.isdisjoint({"test_simple", "sdcard_helper", "config", "expensive_module"})
     # a fresh import starts with the flag False: nothing survived in sys.modules
     assert firmware.eval("__import__('sdcard_helper')._mounted") is False

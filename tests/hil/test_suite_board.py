@@ -9,8 +9,9 @@ def test_board_runs_its_pinned_firmware(board, hil_board_entry, pytestconfig) ->
     if hil_board_entry.firmware is None:
         pytest.skip(f"the rack does not pin the firmware of {hil_board_entry.id}")
     from hil.flash.manifest import load_manifest
+    from hil.pytest_plugin import option
 
-    manifest_path = pytestconfig.getini("hil_firmware_manifest") or "firmware/manifest.toml"
+    manifest_path = option(pytestconfig, "hil_firmware_manifest") or "firmware/manifest.toml"
     entry = load_manifest(pytestconfig.rootpath / manifest_path).get(hil_board_entry.firmware)
     assert entry.matches(board.eval(entry.version_expr))
 

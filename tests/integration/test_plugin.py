@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -149,6 +148,19 @@ def test_kill_9_of_a_run_frees_its_board(tmp_path: Path, start_virtual_boards, w
     (board,) = start_virtual_boards(1)
     rack = sim_rack(tmp_path / "rack.toml", [board])
     flag = tmp_path / "holding"
+    waiting = tmp_path / "waiting"
+    write(
+        tmp_path,
+        "conftest.py",
+        f"""
+        import os
+        from pathlib import Path
+
+        def pytest_runtest_setup(item):  # runs before the board fixture asks for its lease
+            if os.environ.get("RUN_NAME") == "waiter":
+                Path({str(waiting)!r}).write_text("x")
+        """,
+    )
     write(
         tmp_path,
         "test_hold.py",
@@ -189,11 +201,12 @@ def test_kill_9_of_a_run_frees_its_board(tmp_path: Path, start_virtual_boards, w
             stderr=subprocess.STDOUT,
             text=True,
         )
-        time.sleep(0.5)  # let the waiter reach its lease wait (what is checked is that it ends)
-        assert waiter.poll() is None
+        wait_until(waiting.exists, 60, "the second run to ask for the board")
+        assert waiter.poll() is None  # it waits: the board is held
         os.killpg(holder.pid, signal.SIGKILL)
         out = waiter.communicate(timeout=120)[0]
         assert waiter.returncode == 0, out
+        assert "1 passed" in out
     finally:
         if holder.poll() is None:
             os.killpg(holder.pid, signal.SIGKILL)
@@ -383,6 +396,7 @@ def test_board_on_wrong_firmware_is_flashed_at_session_start(tmp_path: Path) -> 
         "--hil-flash=never",
     )
     assert never.returncode == 1  # left on the interpreter's own version
+    assert "1 failed" in never.stdout and "AssertionError" in never.stdout
 
 
 def test_flash_failure_quarantines_only_that_board(tmp_path: Path, start_virtual_boards) -> None:

@@ -137,6 +137,15 @@ class Console:
             data = data.encode()
         self.out.write(data)
 
+    def write_all(self, data):
+        """Write all of ``data`` once, whatever late KeyboardInterrupt lands in between."""
+        view = memoryview(data)
+        while len(view):
+            try:
+                view = view[self.out.write(view) or 0 :]
+            except KeyboardInterrupt:
+                pass
+
     def getc(self):
         while self.pos >= len(self.buf):
             try:
@@ -327,7 +336,7 @@ class Firmware:
         # us executing lands in this code. Finish the report as a board does, and absorb it.
         report = self.outcome_bytes(outcome, raw)
         shielded(lambda: self.link.event("I"))
-        shielded(lambda: self.console.write(report))
+        self.console.write_all(report)
         if isinstance(outcome, SystemExit):
             raise SoftReset()
         return outcome is None
