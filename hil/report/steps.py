@@ -103,7 +103,7 @@ def exchange_step(
     marks the step broken (failed for an ``AssertionError``) with its message.
 
     It is called after the exchange, not around it, so the REPL needs only a listener
-    (``on_exchange(title, sent, received, seconds)``) and no knowledge of Allure.
+    (``Repl.observers``, called with each ``hil.repl.Exchange``) and no knowledge of Allure.
     """
     if not is_active():
         return

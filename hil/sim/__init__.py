@@ -20,7 +20,16 @@ from pathlib import Path
 from hil.errors import SimError
 from hil.sim.control import SimControl
 
-__all__ = ["SimBoard", "SimControl", "SimRun", "default_state_dir", "find", "start", "stop"]
+__all__ = [
+    "SimBoard",
+    "SimControl",
+    "SimRun",
+    "default_state_dir",
+    "find",
+    "running_pid",
+    "start",
+    "stop",
+]
 
 
 def default_state_dir() -> Path:
@@ -77,7 +86,7 @@ def start(
     """
     state = Path(state_dir) if state_dir else default_state_dir()
     state.mkdir(parents=True, exist_ok=True)
-    running = _running_pid(state)
+    running = running_pid(state)
     if running:
         raise SimError(
             f"virtual boards already running there (pid {running}); stop them first",
@@ -136,7 +145,7 @@ def find(state_dir: str | Path | None = None) -> list[SimBoard]:
 def stop(state_dir: str | Path | None = None, timeout: float = 10.0) -> bool:
     """Stop the server of ``state_dir``; False when none was running."""
     state = Path(state_dir) if state_dir else default_state_dir()
-    pid = _running_pid(state)
+    pid = running_pid(state)
     if not pid:
         return False
     _stop_pid(state, pid, timeout)
@@ -149,7 +158,7 @@ def _natural(name: str) -> tuple[str, int]:
     return head, int(tail) if tail else -1
 
 
-def _running_pid(state: Path) -> int | None:
+def running_pid(state: Path) -> int | None:
     """The pid of the server of ``state``, if one runs: a pid file alone is not proof (after a
     crash the number may belong to an unrelated process by now), its command line is."""
     try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 import hil.sim
+from hil.errors import SimError
 from hil.rack import Board, Capabilities, Flasher, Rack, SdSlot
 
 #: Card slot and size of every run-started virtual board (ESP32-style machine.SDCard(slot=2)).
@@ -31,9 +32,12 @@ def ensure_started(state_dir: Path, count: int, owner_pid: int) -> None:
     """Start the run's virtual boards unless another process of the run already has; they
     stop by themselves if the run's main process (``owner_pid``) dies without stopping them."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(state_dir.parent / "sim.lock"), timeout=120):
-        if len(hil.sim.find(state_dir)) < count:
-            hil.sim.start(state_dir, count, sd=SD_SIZE, sd_slot=SD_SLOT, owner_pid=owner_pid)
+    try:
+        with FileLock(str(state_dir.parent / "sim.lock"), timeout=120):
+            if hil.sim.running_pid(state_dir) is None:  # not yet, or its server died
+                hil.sim.start(state_dir, count, sd=SD_SIZE, sd_slot=SD_SLOT, owner_pid=owner_pid)
+    except Timeout as e:
+        raise SimError("another process of this run kept the virtual boards' start lock") from e
 
 
 def board_entry(directory: Path, firmware: str | None = None) -> Board:
