@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError, FlashError
+from hil.rack.inventory import PLATFORMS as RACK_PLATFORMS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,27 +46,8 @@ VERSION_EXPRESSIONS = {
 }
 VERSION_SOURCES = tuple(VERSION_EXPRESSIONS)
 
-#: MicroPython ports (the directory names under ``micropython/ports``; a virtual board is
-#: ``unix``). The same list as the rack's board platforms, which a unit test keeps in step.
-PLATFORMS = frozenset(
-    {
-        "alif",
-        "cc3200",
-        "esp32",
-        "esp8266",
-        "mimxrt",
-        "nrf",
-        "qemu",
-        "renesas-ra",
-        "rp2",
-        "samd",
-        "stm32",
-        "unix",
-        "webassembly",
-        "windows",
-        "zephyr",
-    }
-)
+#: MicroPython ports a firmware can be for: the rack's board platforms (one list for both).
+PLATFORMS = frozenset(RACK_PLATFORMS)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -188,14 +188,6 @@ def test_the_example_manifest_of_the_repository_is_valid() -> None:
         assert entry.manifest == REPO / "firmware" / "manifest.toml"
 
 
-def test_manifest_platforms_are_the_rack_platforms() -> None:
-    """A pin and the boards it is for must speak of platforms the same way."""
-    from hil.flash.manifest import PLATFORMS
-    from hil.rack import PLATFORMS as RACK_PLATFORMS
-
-    assert set(RACK_PLATFORMS) == PLATFORMS
-
-
 def test_version_expressions_read_each_source_without_binding_names() -> None:
     """Evaluated here on CPython: the same expressions must read the named field."""
     import os
