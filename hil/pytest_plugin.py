@@ -166,8 +166,9 @@ class HilSession:
             run_dir, run_id, owns = Path(workerinput[RUN_DIR_KEY]), workerinput[RUN_ID_KEY], False
             owner = int(workerinput[OWNER_KEY])
         else:
-            run_dir = Path(tempfile.mkdtemp(prefix="mpy-hil-run-"))
+            # created only when virtual boards start: a run that uses no board leaves no trace
             run_id, owns, owner = uuid.uuid4().hex[:12], True, os.getpid()
+            run_dir = Path(tempfile.gettempdir()) / f"mpy-hil-run-{run_id}"
         settings = _settings(config)
         rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
         lock_dir: Path | None = None
