@@ -96,14 +96,12 @@ def open_serial(
     a rack entry asks. ``exclusive`` takes an advisory lock on device paths (other schemes ignore
     it), so two workers can never share one board.
     """
+    options: dict[str, object] = {"baudrate": baudrate, "timeout": POLL_SECONDS}
+    if not url.startswith("rfc2217://"):
+        # pyserial's RFC 2217 client has no write timeout; its own network timeout bounds writes
+        options["write_timeout"] = write_timeout
     try:
-        port = serial.serial_for_url(
-            url,
-            do_not_open=True,
-            baudrate=baudrate,
-            timeout=POLL_SECONDS,
-            write_timeout=write_timeout,
-        )
+        port = serial.serial_for_url(url, do_not_open=True, **options)
     except ValueError as exc:  # unknown URL scheme or bad setting
         raise ConfigError(f"cannot use serial URL {url!r}: {exc}", where=url) from exc
     port.exclusive = exclusive

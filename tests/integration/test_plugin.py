@@ -466,3 +466,33 @@ def test_killed_run_leaves_no_virtual_board_behind(tmp_path: Path, wait_until) -
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+
+
+def test_reset_marker_and_option(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "test_r.py",
+        """
+        import pytest
+
+        CAUSE = "__import__('machine').reset_cause()"
+
+        @pytest.mark.reset("hard")
+        def test_after_hard_reset(board):
+            assert board.eval(CAUSE) == 2  # HARD_RESET
+
+        def test_after_soft_reset(board):
+            assert board.eval(CAUSE) == 5  # SOFT_RESET
+
+        @pytest.mark.reset("none")
+        def test_state_kept_without_reset(board):
+            board.exec("kept = 1")
+
+        @pytest.mark.reset("none")
+        def test_state_still_there(board):
+            assert board.eval("kept") == 1
+        """,
+    )
+    done = run_pytest(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout
