@@ -82,9 +82,11 @@ def tcp_bridge(port_path: str, rfc2217: bool = False) -> Iterator[int]:
 
 @pytest.mark.parametrize("scheme", ["socket", "rfc2217"])
 def test_board_over_a_network_url(virtual_board: SimBoard, scheme: str) -> None:
-    with tcp_bridge(virtual_board.port, rfc2217=scheme == "rfc2217") as tcp_port:
-        with Board.open(f"{scheme}://127.0.0.1:{tcp_port}", name="remote") as board:
-            assert board.eval("6 * 7") == 42
-            assert board.exec("print('over', 'the', 'network')") == "over the network\n"
-            board.put(bytes(range(256)) * 8, "net.bin")
-            assert board.get("net.bin") == bytes(range(256)) * 8
+    with (
+        tcp_bridge(virtual_board.port, rfc2217=scheme == "rfc2217") as tcp_port,
+        Board.open(f"{scheme}://127.0.0.1:{tcp_port}", name="remote") as board,
+    ):
+        assert board.eval("6 * 7") == 42
+        assert board.exec("print('over', 'the', 'network')") == "over the network\n"
+        board.put(bytes(range(256)) * 8, "net.bin")
+        assert board.get("net.bin") == bytes(range(256)) * 8
