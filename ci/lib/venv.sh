@@ -15,3 +15,16 @@ ensure_venv() {
     touch "$stamp"
   fi
 }
+
+# The pinned Node modules of the report (Allure 3, playwright-core), installed when missing or
+# older than ci/package-lock.json (npm writes node_modules/.package-lock.json on every install).
+ensure_report_tooling() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm not found: install Node.js 20+ and npm (Debian: apt-get install nodejs npm)" >&2
+    return 2
+  fi
+  if [ ! -f ci/node_modules/.package-lock.json ] \
+    || [ ci/package-lock.json -nt ci/node_modules/.package-lock.json ]; then
+    npm ci --prefix ci --no-audit --no-fund
+  fi
+}
