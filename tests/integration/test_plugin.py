@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+#: pytest as a user runs it, in a subprocess (no cache dir left in tmp_path)
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+
 RECORD = """
 import json, os, time
 
@@ -31,7 +34,7 @@ def run_pytest(
     directory: Path, *args: str, timeout: float = 180, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        [*PYTEST, *args],
         cwd=directory,
         capture_output=True,
         text=True,
@@ -121,7 +124,7 @@ def test_two_runs_never_share_a_board(tmp_path: Path, start_virtual_boards) -> N
     )
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hil-rack={rack}"],
+            [*PYTEST, f"--hil-rack={rack}"],
             cwd=tmp_path,
             env={**os.environ, "RUN_NAME": name},
             stdout=subprocess.PIPE,
@@ -175,7 +178,7 @@ def test_kill_9_of_a_run_frees_its_board(tmp_path: Path, start_virtual_boards, w
         """,
     )
     holder = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--hil-rack={rack}"],
+        [*PYTEST, f"--hil-rack={rack}"],
         cwd=tmp_path,
         env={**os.environ, "RUN_NAME": "holder"},
         stdout=subprocess.DEVNULL,
@@ -185,16 +188,7 @@ def test_kill_9_of_a_run_frees_its_board(tmp_path: Path, start_virtual_boards, w
     try:
         wait_until(flag.exists, 60, "the first run to hold the board")
         waiter = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                f"--hil-rack={rack}",
-                "--hil-lease-timeout=60",
-            ],
+            [*PYTEST, f"--hil-rack={rack}", "--hil-lease-timeout=60"],
             cwd=tmp_path,
             env={**os.environ, "RUN_NAME": "waiter"},
             stdout=subprocess.PIPE,
@@ -445,7 +439,7 @@ def test_killed_run_leaves_no_virtual_board_behind(tmp_path: Path, wait_until) -
         """,
     )
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+        PYTEST,
         cwd=tmp_path,
         env={**os.environ, "TMPDIR": str(temp)},
         stdout=subprocess.DEVNULL,
