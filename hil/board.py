@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil.deadline import Deadline, as_deadline
 from hil.errors import HilError, LinkError, ProtocolError, RemoteError
 from hil.friendly import FriendlyResult, PlayResult, play
 from hil.repl import Repl, parse_value
 from hil.transcript import Transcript
-from hil.transport import Deadline, Transport, as_deadline
+from hil.transport import Transport
 
 #: Bytes a raw-paste/raw REPL or the lexer would act on inside ``b'...'``: Ctrl-A..D, NUL,
 #: CR/LF (the lexer turns CR into LF), the backslash and the quote.

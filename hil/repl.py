@@ -34,10 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hil.deadline import Deadline, as_deadline
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError, RemoteError
 from hil.friendly import FriendlyResult, auto_indent, keys_for_line, render_screen
 from hil.transcript import Direction
-from hil.transport import Deadline, Transport, as_deadline
+from hil.transport import Transport
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 RAW_PROMPT = RAW_BANNER + b">"

@@ -15,56 +15,18 @@ pass an opener that replays recorded bytes.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterable
 from typing import NoReturn, Protocol
 
 import serial
 
+from hil.deadline import Deadline, as_deadline
 from hil.errors import TAIL_BYTES, BoardTimeout, ConfigError, LinkError
 from hil.transcript import Direction, Transcript
 
 #: How long one low-level read may block: the granularity at which deadlines are noticed.
 POLL_SECONDS = 0.02
-
-
-class Deadline:
-    """A point in time by which something must happen (``.remaining``, ``.expired``).
-
-    Passing one object down a call chain keeps the *overall* budget honest: every nested wait
-    takes what is left instead of starting its own clock. Deadlines are always finite.
-    """
-
-    __slots__ = ("_clock", "_end", "seconds")
-
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if not math.isfinite(seconds):
-            raise ValueError(f"a deadline must be finite, got {seconds!r}")
-        self.seconds = max(float(seconds), 0.0)
-        self._clock = clock
-        self._end = clock() + self.seconds
-
-    @property
-    def remaining(self) -> float:
-        """Seconds left, never negative."""
-        return max(self._end - self._clock(), 0.0)
-
-    @property
-    def expired(self) -> bool:
-        return self._clock() >= self._end
-
-    def cap(self, seconds: float) -> Deadline:
-        """A deadline no later than this one and no later than ``seconds`` from now."""
-        return Deadline(min(seconds, self.remaining), clock=self._clock)
-
-    def __repr__(self) -> str:
-        return f"Deadline({self.seconds:g}s, {self.remaining:.3f}s left)"
-
-
-def as_deadline(value: Deadline | float) -> Deadline:
-    """Accept either seconds or a ``Deadline`` in public signatures."""
-    return value if isinstance(value, Deadline) else Deadline(value)
 
 
 class PortLike(Protocol):

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
 
+from hil.deadline import Deadline
 from hil.errors import ConfigError, FlashError
 
 #: ``progress(done, total)``: bytes (or units) done out of a total. Called from the flashing thread.
@@ -55,23 +56,6 @@ class FlashTarget:
     enter_bootloader: Callable[[], None] | None = None
     resolve_port: Callable[[], str | None] | None = None
     port_spec: str | None = None
-
-
-class Deadline:
-    """A point in time that loops check instead of doing time arithmetic each iteration."""
-
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self._clock = clock
-        self._end = clock() + seconds
-
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self._end - self._clock())
-
-    @property
-    def expired(self) -> bool:
-        return self._clock() >= self._end
 
 
 def poll_until(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hil.board import _GET, _LS, _MKDIR, _RM, _SHA256, Board, _helper, bytes_literal
+from hil.deadline import Deadline, as_deadline
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RemoteError
-from hil.transport import Deadline, as_deadline
 
 MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent))
 

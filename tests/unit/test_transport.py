@@ -6,9 +6,10 @@ import pytest
 import serial
 from replay_port import ScriptedPort
 
+from hil.deadline import Deadline
 from hil.errors import BoardTimeout, ConfigError, LinkError
 from hil.transcript import Direction
-from hil.transport import Deadline, Transport, open_serial
+from hil.transport import Transport, open_serial
 
 
 class FakeClock:
