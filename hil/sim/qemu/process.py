@@ -1,0 +1,221 @@
+"""One QEMU micro:bit as a child process: start it, find its UART pty, reset, save flash, stop.
+
+Why a module of its own: the pytest fixture and the sim server's board kind both need exactly
+this, and nothing more. The child dies with its parent (``PR_SET_PDEATHSIG``), so a parent killed
+with ``kill -9`` leaves no emulator running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from hil.deadline import Deadline, as_deadline, wait_for
+from hil.errors import SimError
+from hil.sim.qemu.image import find_qemu
+from hil.sim.qemu.monitor import MAX_SOCKET_PATH, Monitor
+
+_PTY_LINE = re.compile(rb"char device redirected to (/dev/\S+) \(label serial0\)")
+LOG_NAME = "qemu.log"
+MONITOR_NAME = "qemu.mon"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent goes, so no QEMU is ever orphaned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def command_line(qemu: str, image: Path, monitor: Path) -> list[str]:
+    """The QEMU command for a micro:bit V1 whose flash starts as ``image``."""
+    return [
+        qemu,
+        "-M",
+        "microbit",
+        "-device",
+        f"loader,file={image},addr=0",
+        "-display",
+        "none",
+        "-serial",
+        "pty",
+        "-monitor",
+        f"unix:{monitor},server,nowait",
+    ]
+
+
+class QemuProcess:
+    """A running QEMU micro:bit. ``pty`` is its UART (a path), ``monitor`` its HMP client."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], pty: str, workdir: Path) -> None:
+        self.proc = proc
+        self.pty = pty
+        self.workdir = workdir
+        self.where = f"qemu pid {proc.pid}"
+        self.monitor = Monitor(workdir / MONITOR_NAME, where=self.where)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @classmethod
+    def start(
+        cls,
+        image: Path,
+        workdir: Path,
+        *,
+        qemu: str = "qemu-system-arm",
+        deadline: Deadline | float = 15.0,
+    ) -> QemuProcess:
+        """Start QEMU on ``image`` (its output goes to ``workdir/qemu.log``); return once its
+        UART pty and monitor exist. The firmware may still be booting: see ``wait_ready``."""
+        deadline = as_deadline(deadline)
+        binary = find_qemu(qemu)
+        if not image.is_file():
+            raise SimError(f"flash image {image} not found", where=str(workdir))
+        workdir.mkdir(parents=True, exist_ok=True)
+        monitor = workdir / MONITOR_NAME
+        if len(os.fsencode(monitor)) > MAX_SOCKET_PATH:
+            raise SimError(
+                f"monitor socket path is longer than {MAX_SOCKET_PATH} bytes: use a shorter "
+                "state directory",
+                where=str(monitor),
+            )
+        monitor.unlink(missing_ok=True)
+        log_path = workdir / LOG_NAME
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                command_line(binary, image.resolve(), monitor),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            pty = _wait_pty(proc, log_path, monitor, deadline)
+        except BaseException:
+            _kill(proc)
+            raise
+        return cls(proc, pty, workdir)
+
+    def log_tail(self, size: int = 300) -> str:
+        """The end of QEMU's own output, for error messages."""
+        try:
+            text = (self.workdir / LOG_NAME).read_bytes()[-size:]
+        except OSError:
+            return ""
+        return text.decode(errors="replace").strip().replace("\n", " | ")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def reset(self, deadline: Deadline | float = 5.0) -> None:
+        """The reset button: ``system_reset``; the flash (and its files) stays."""
+        self.monitor.command("system_reset", deadline)
+
+    def save_flash(self, target: Path, deadline: Deadline | float = 10.0) -> None:
+        """Halt the CPU and write the whole flash to ``target`` (atomically).
+
+        The VM stays halted afterwards: this is the moment power goes away, and a CPU that ran on
+        could change flash after the copy.
+        """
+        from hil.sim.qemu.image import FLASH_SIZE
+
+        deadline = as_deadline(deadline)
+        partial = target.with_name(target.name + ".part").resolve()
+        if any(ch.isspace() or ch == '"' for ch in str(partial)):
+            raise SimError("flash save path must not contain spaces or quotes", where=str(target))
+        partial.unlink(missing_ok=True)
+        self.monitor.command("stop", deadline)
+        answer = self.monitor.command(f'memsave 0 {FLASH_SIZE:#x} "{partial}"', deadline)
+        size = partial.stat().st_size if partial.is_file() else -1
+        if size != FLASH_SIZE:
+            raise SimError(
+                f"pmemsave wrote {size} bytes, expected {FLASH_SIZE}: {answer!r}",
+                where=self.where,
+            )
+        os.replace(partial, target)
+
+    def stop(self, deadline: Deadline | float = 10.0) -> None:
+        """Power off: ``quit`` through the monitor, then SIGTERM, then SIGKILL, each bounded."""
+        deadline = as_deadline(deadline)
+        if self.alive:
+            with contextlib.suppress(SimError):
+                self.monitor.quit(deadline.cap(3.0))
+        if not _wait_exit(self.proc, deadline.cap(2.0)):
+            self.proc.terminate()
+            if not _wait_exit(self.proc, deadline.cap(2.0)):
+                _kill(self.proc)
+        (self.workdir / MONITOR_NAME).unlink(missing_ok=True)
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], deadline: Deadline) -> bool:
+    return bool(wait_for(lambda: proc.poll() is not None, deadline, interval=0.01))
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5.0)
+
+
+def _wait_pty(
+    proc: subprocess.Popen[bytes], log_path: Path, monitor: Path, deadline: Deadline
+) -> str:
+    """Read QEMU's output until it names the UART's pty and the monitor socket exists."""
+    while True:
+        match = _PTY_LINE.search(log_path.read_bytes())
+        if match and monitor.exists():
+            return os.fsdecode(match.group(1))
+        if proc.poll() is not None:
+            tail = log_path.read_bytes()[-300:].decode(errors="replace").strip()
+            raise SimError(f"QEMU exited with {proc.returncode}: {tail}", where=str(log_path))
+        if deadline.expired:
+            raise SimError("QEMU did not report its serial pty in time", where=str(log_path))
+        time.sleep(min(0.01, deadline.remaining))
+
+
+def wait_prompt(fd: int, deadline: Deadline | float = 10.0, *, where: str = "qemu") -> bytes:
+    """Interrupt the firmware through ``fd`` (an open pty) until it shows ``>>> ``.
+
+    Ctrl-C is repeated every half second because bytes sent before the firmware set up its UART
+    are lost. Returns what was read (the caller may drop it, like a host draining a port).
+    """
+    deadline = as_deadline(deadline)
+    seen = b""
+    next_poke = 0.0
+    while not seen.endswith(b">>> "):
+        if deadline.expired:
+            raise SimError(
+                f"the firmware did not show its prompt in time; last bytes {seen[-120:]!r}",
+                where=where,
+            )
+        if time.monotonic() >= next_poke:
+            os.write(fd, b"\x03")
+            next_poke = time.monotonic() + 0.5
+        ready, _, _ = select.select([fd], [], [], min(0.1, deadline.remaining))
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except BlockingIOError:
+                continue
+    # Answers to the pokes that crossed the prompt: read until the line is quiet.
+    quiet = deadline.cap(2.0)
+    while not quiet.expired:
+        ready, _, _ = select.select([fd], [], [], min(0.2, quiet.remaining))
+        if not ready:
+            break
+        try:
+            seen += os.read(fd, 4096)
+        except BlockingIOError:
+            break
+    return seen
