@@ -19,12 +19,14 @@ from pathlib import Path
 
 from hil.deadline import Deadline, as_deadline, wait_for
 from hil.errors import SimError
-from hil.sim.qemu.image import find_qemu
+from hil.sim.qemu.gdb import GdbWriter
+from hil.sim.qemu.image import FLASH_SIZE, PAGE_SIZE, find_qemu
 from hil.sim.qemu.monitor import MAX_SOCKET_PATH, Monitor
 
 _PTY_LINE = re.compile(rb"char device redirected to (/dev/\S+) \(label serial0\)")
 LOG_NAME = "qemu.log"
 MONITOR_NAME = "qemu.mon"
+GDB_NAME = "qemu.gdb"
 
 
 def _die_with_parent() -> None:
@@ -33,8 +35,9 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def command_line(qemu: str, image: Path, monitor: Path) -> list[str]:
-    """The QEMU command for a micro:bit V1 whose flash starts as ``image``."""
+def command_line(qemu: str, image: Path, workdir: Path) -> list[str]:
+    """The QEMU command for a micro:bit V1 with ``image`` at address 0, halted (``-S``) until
+    its flash filesystem has been written through the gdbstub."""
     return [
         qemu,
         "-M",
@@ -46,7 +49,10 @@ def command_line(qemu: str, image: Path, monitor: Path) -> list[str]:
         "-serial",
         "pty",
         "-monitor",
-        f"unix:{monitor},server,nowait",
+        f"unix:{workdir / MONITOR_NAME},server,nowait",
+        "-gdb",
+        f"unix:{workdir / GDB_NAME},server,nowait",
+        "-S",
     ]
 
 
@@ -70,28 +76,32 @@ class QemuProcess:
         image: Path,
         workdir: Path,
         *,
+        flash: bytes | None = None,
         qemu: str = "qemu-system-arm",
         deadline: Deadline | float = 15.0,
     ) -> QemuProcess:
-        """Start QEMU on ``image`` (its output goes to ``workdir/qemu.log``); return once its
-        UART pty and monitor exist. The firmware may still be booting: see ``wait_ready``."""
+        """Start QEMU with the firmware ``image`` (see ``image.firmware_part``) and, above it,
+        the rest of ``flash`` (a whole saved flash: its filesystem pages); return once the CPU
+        runs. Its output goes to ``workdir/qemu.log``. The firmware may still be booting: see
+        ``wait_prompt``."""
         deadline = as_deadline(deadline)
         binary = find_qemu(qemu)
         if not image.is_file():
             raise SimError(f"flash image {image} not found", where=str(workdir))
         workdir.mkdir(parents=True, exist_ok=True)
-        monitor = workdir / MONITOR_NAME
-        if len(os.fsencode(monitor)) > MAX_SOCKET_PATH:
-            raise SimError(
-                f"monitor socket path is longer than {MAX_SOCKET_PATH} bytes: use a shorter "
-                "state directory",
-                where=str(monitor),
-            )
-        monitor.unlink(missing_ok=True)
+        workdir = workdir.resolve()
+        for name in (MONITOR_NAME, GDB_NAME):
+            if len(os.fsencode(workdir / name)) > MAX_SOCKET_PATH:
+                raise SimError(
+                    f"socket path is longer than {MAX_SOCKET_PATH} bytes: use a shorter "
+                    "state directory",
+                    where=str(workdir / name),
+                )
+            (workdir / name).unlink(missing_ok=True)
         log_path = workdir / LOG_NAME
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                command_line(binary, image.resolve(), monitor),
+                command_line(binary, image.resolve(), workdir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -99,11 +109,23 @@ class QemuProcess:
                 preexec_fn=_die_with_parent,
             )
         try:
-            pty = _wait_pty(proc, log_path, monitor, deadline)
+            pty = _wait_pty(proc, log_path, workdir, deadline)
+            self = cls(proc, pty, workdir)
+            self._power_on(image.stat().st_size, flash or b"", deadline)
         except BaseException:
             _kill(proc)
             raise
-        return cls(proc, pty, workdir)
+        return self
+
+    def _power_on(self, firmware_size: int, flash: bytes, deadline: Deadline) -> None:
+        """Write the saved pages above the firmware, then let the CPU run."""
+        with GdbWriter(self.workdir / GDB_NAME, deadline, where=self.where) as gdb:
+            for page in range(firmware_size, min(len(flash), FLASH_SIZE), PAGE_SIZE):
+                data = flash[page : page + PAGE_SIZE]
+                if data.count(0xFF) != len(data):
+                    gdb.write_memory(page, data, deadline)
+            gdb.detach(deadline)
+        self.monitor.command("cont", deadline)
 
     def log_tail(self, size: int = 300) -> str:
         """The end of QEMU's own output, for error messages."""
@@ -127,8 +149,6 @@ class QemuProcess:
         The VM stays halted afterwards: this is the moment power goes away, and a CPU that ran on
         could change flash after the copy.
         """
-        from hil.sim.qemu.image import FLASH_SIZE
-
         deadline = as_deadline(deadline)
         partial = target.with_name(target.name + ".part").resolve()
         if any(ch.isspace() or ch == '"' for ch in str(partial)):
@@ -154,7 +174,8 @@ class QemuProcess:
             self.proc.terminate()
             if not _wait_exit(self.proc, deadline.cap(2.0)):
                 _kill(self.proc)
-        (self.workdir / MONITOR_NAME).unlink(missing_ok=True)
+        for name in (MONITOR_NAME, GDB_NAME):
+            (self.workdir / name).unlink(missing_ok=True)
 
 
 def _wait_exit(proc: subprocess.Popen[bytes], deadline: Deadline) -> bool:
@@ -169,12 +190,12 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_pty(
-    proc: subprocess.Popen[bytes], log_path: Path, monitor: Path, deadline: Deadline
+    proc: subprocess.Popen[bytes], log_path: Path, workdir: Path, deadline: Deadline
 ) -> str:
-    """Read QEMU's output until it names the UART's pty and the monitor socket exists."""
+    """Read QEMU's output until it names the UART's pty and its sockets exist."""
     while True:
         match = _PTY_LINE.search(log_path.read_bytes())
-        if match and monitor.exists():
+        if match and (workdir / MONITOR_NAME).exists() and (workdir / GDB_NAME).exists():
             return os.fsdecode(match.group(1))
         if proc.poll() is not None:
             tail = log_path.read_bytes()[-300:].decode(errors="replace").strip()
