@@ -13,19 +13,17 @@ DESIGN.md (flash -> callables given by the board layer).
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import time
-import types
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 from hil.deadline import Deadline
-from hil.errors import ConfigError, FlashError
+from hil.drivers import registry
+from hil.drivers.options import parse_options
+from hil.errors import FlashError
 
 #: ``progress(done, total)``: bytes (or units) done out of a total. Called from the flashing thread.
 ProgressFn = Callable[[int, int], None]
@@ -158,44 +156,27 @@ class Flasher(ABC):
         """Write ``image`` to the board, report progress, return when the board runs again."""
 
 
-# -- registry ------------------------------------------------------------------------------------
-
-#: Built-in flashers, imported only when asked for: importing hil.flash must not import esptool.
-_BUILTIN: dict[str, str] = {
-    "esptool": "hil.flash.esptool_flasher:EsptoolFlasher",
-    "uf2": "hil.flash.uf2:Uf2Flasher",
-    "dfu-util": "hil.flash.external:DfuUtilFlasher",
-    "picotool": "hil.flash.external:PicotoolFlasher",
-    "sim": "hil.flash.sim_flasher:SimFlasher",
-}
-_REGISTERED: dict[str, type[Flasher]] = {}
+# -- registry: flashers are drivers like any other (see hil.drivers) ------------------------------
 
 
 def register_flasher(cls: type[Flasher]) -> type[Flasher]:
     """Make ``cls`` available under ``cls.name`` (usable as a class decorator).
 
     This is how a flasher of a project's own (a lab's relay-driven programmer, say) joins
-    without hil.flash knowing it.
+    without hil.flash knowing it; a rack entry can then name it.
     """
-    _REGISTERED[cls.name] = cls
+    registry.register("flasher", cls.name, cls)
     return cls
 
 
 def flasher_names() -> list[str]:
     """All names a rack entry may use, sorted."""
-    return sorted(set(_BUILTIN) | set(_REGISTERED))
+    return registry.names("flasher")
 
 
 def flasher_class(name: str, *, where: str = "") -> type[Flasher]:
     """The flasher class registered under ``name``; ``ConfigError`` for an unknown name."""
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    if name not in _BUILTIN:
-        known = ", ".join(flasher_names())
-        raise ConfigError(f"unknown flasher {name!r} (known: {known})", where=where)
-    module_name, _, class_name = _BUILTIN[name].partition(":")
-    cls: type[Flasher] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    return registry.lookup("flasher", name, where=where)
 
 
 def create_flasher(
@@ -203,70 +184,3 @@ def create_flasher(
 ) -> Flasher:
     """Build the flasher a rack entry names, with its options validated."""
     return flasher_class(name, where=where).from_config(options, target, where=where)
-
-
-# -- options validation --------------------------------------------------------------------------
-
-
-def parse_options(options_type: type[T], options: Mapping[str, Any], *, where: str) -> T:
-    """Build a frozen options dataclass from a config mapping, one clear error per bad field.
-
-    Unknown keys are errors (a misspelt ``ofset`` must not silently fall back to a default);
-    types are checked against the field annotations (``int``, ``float``, ``str``, ``bool``,
-    ``Path``, ``tuple[str, ...]``, optional ``X | None``); a ``__post_init__`` may add its own
-    checks by raising ``ValueError``, which becomes a ``ConfigError`` here.
-    """
-    fields = {f.name: f for f in dataclasses.fields(options_type)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(options_type)
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        allowed = ", ".join(sorted(fields))
-        raise ConfigError(f"unknown option {unknown[0]!r} (allowed: {allowed})", where=where)
-    values: dict[str, Any] = {}
-    for name, raw in options.items():
-        try:
-            values[name] = _coerce(raw, hints[name])
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(str(exc), where=f"{where}.{name}") from None
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in values
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"missing required option {missing[0]!r}", where=where)
-    try:
-        return options_type(**values)
-    except ValueError as exc:
-        raise ConfigError(str(exc), where=where) from None
-
-
-def _coerce(raw: Any, hint: Any) -> Any:
-    """Check one config value against its annotation; convert list -> tuple and str -> Path."""
-    origin = typing.get_origin(hint)
-    if origin is Union or origin is types.UnionType:
-        args = typing.get_args(hint)
-        if raw is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(raw, inner)
-    if origin is tuple:
-        (item, _ellipsis) = typing.get_args(hint)
-        if not isinstance(raw, (list, tuple)):
-            raise TypeError(f"must be a list, not {type(raw).__name__}")
-        return tuple(_coerce(x, item) for x in raw)
-    if hint is Path:
-        if not isinstance(raw, (str, Path)):
-            raise TypeError(f"must be a path string, not {type(raw).__name__}")
-        return Path(raw).expanduser()
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise TypeError(f"must be a number, not {type(raw).__name__}")
-        return float(raw)
-    if hint is int and isinstance(raw, bool):
-        raise TypeError("must be an integer, not bool")
-    if not isinstance(raw, hint):
-        raise TypeError(f"must be {hint.__name__}, not {type(raw).__name__}")
-    return raw

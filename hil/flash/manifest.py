@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError, FlashError
-from hil.rack.inventory import PLATFORMS as RACK_PLATFORMS
+from hil.rack._validate import InvalidField
+from hil.rack.inventory import expect_platform
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,9 +46,6 @@ VERSION_EXPRESSIONS = {
     "sys.implementation._build": "getattr(__import__('sys').implementation, '_build', '')",
 }
 VERSION_SOURCES = tuple(VERSION_EXPRESSIONS)
-
-#: MicroPython ports a firmware can be for: the rack's board platforms (one list for both).
-PLATFORMS = frozenset(RACK_PLATFORMS)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -184,11 +182,10 @@ def _entry(firmware_id: str, raw: Any, path: Path, cache_dir: Path | None) -> Fi
     for key in keys:
         if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
             raise ConfigError("must be a non-empty string", where=f"{where}.{key}")
-    if raw["platform"] not in PLATFORMS:
-        known = ", ".join(sorted(PLATFORMS))
-        raise ConfigError(
-            f"unknown platform {raw['platform']!r} (known: {known})", where=f"{where}.platform"
-        )
+    try:  # the same open list of platforms as the rack's (pyboard means stm32)
+        raw = {**raw, "platform": expect_platform("platform", raw["platform"])}
+    except InvalidField as error:
+        raise ConfigError(error.problem, where=f"{where}.platform") from None
     sha256 = raw["sha256"].strip().lower()
     if not _SHA256.match(sha256):
         raise ConfigError("must be 64 hex digits", where=f"{where}.sha256")

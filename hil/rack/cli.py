@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from hil.errors import HilError
@@ -51,12 +50,10 @@ def _quarantined(manager: LeaseManager) -> dict[str, str]:
 
 
 def _present(board: Board) -> str:
-    present = port_present(board.port_spec)
-    if present is None and board.port_spec.kind == "sim":
-        try:
-            present = os.path.exists(resolve_port(board.port_spec, where=board.id))
-        except HilError:
-            present = False
+    try:
+        present = port_present(board.port_spec)
+    except HilError:
+        present = False
     return {True: "yes", False: "NO", None: "?"}[present]
 
 

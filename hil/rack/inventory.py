@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hil import drivers
 from hil.errors import ConfigError
 from hil.rack._validate import (
     BOARD_ID,
@@ -35,13 +36,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-#: MicroPython ports (the directory names under ``micropython/ports``). ``unix`` is also what a
-#: virtual board runs.
-PLATFORMS = (
+#: Platforms we know by name (MicroPython's port directories and what boards say in
+#: ``sys.platform``): only for suggestions on a near miss. The list is open: a platform is what the
+#: board's ``sys.platform`` says, and one we never heard of is accepted.
+KNOWN_PLATFORMS = (
     "alif",
     "cc3200",
     "esp32",
     "esp8266",
+    "microbit",
     "mimxrt",
     "nrf",
     "qemu",
@@ -55,30 +58,38 @@ PLATFORMS = (
     "zephyr",
 )
 
+#: ``sys.platform`` values that name a port differently: the rack and markers use the port name.
+PLATFORM_ALIASES = {"pyboard": "stm32", "linux": "unix", "darwin": "unix"}
+
 #: SD card drivers: the esp32/mimxrt built-in, the stm32 built-in, micropython-lib's SPI driver.
 SD_DRIVERS = ("machine.SDCard", "pyb.SDCard", "sdcard-spi")
 
-#: Built-in ways to reset a board hard: Ctrl-D only (when the board has no better way),
-#: ``machine.reset()`` on the board, toggling DTR/RTS like esptool (ESP boards on a bridge), or
-#: the virtual board's control socket.
-RESET_METHODS = ("soft", "machine.reset", "dtr-rts", "sim")
-
-#: Built-in ways to power-cycle a board; anything else is a command (an argument list).
-POWER_METHODS = ("sim",)
-
-#: Flashers a rack entry may name: ``hil.flash``'s built-ins and the virtual board's ``sim``
-#: (a unit test keeps this in step with ``hil.flash.flasher_names()``). Their options are
-#: checked by the flasher itself, when it is built for the board.
-FLASHERS = ("esptool", "uf2", "picotool", "dfu-util", "sim")
-
-#: Capability names a selector can ask for; each is a field of :class:`Capabilities`.
-CAPABILITIES = ("sd",)
-
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _FIRMWARE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 _OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
-#: A reset or power method: a built-in name, or a command as an argument list (never a shell line).
-Method = str | tuple[str, ...]
+
+def canonical_platform(name: str) -> str:
+    """The platform name the rack and markers use for what a board says (``pyboard`` -> stm32)."""
+    return PLATFORM_ALIASES.get(name, name)
+
+
+def expect_platform(field: str, value: object) -> str:
+    """A platform name: any short name (the list is open), aliases mapped to the port name."""
+    name = expect_str(field, value)
+    if not _NAME.match(name):
+        raise InvalidField(
+            field, f"{name!r} is not a platform name (letters, digits, '.', '_', '+', '-')"
+        )
+    return canonical_platform(name)
+
+
+def expect_name(field: str, value: object, what: str) -> str:
+    """A capability or feature name (open: a board may offer what we did not foresee)."""
+    name = expect_str(field, value)
+    if not _NAME.match(name):
+        raise InvalidField(field, f"{name!r} is not a {what} name")
+    return name
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -95,33 +106,6 @@ def _pin(field: str, value: object) -> int | str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return expect_int(field, value, minimum=0)
     raise InvalidField(field, f"expected a pin number or name, got {describe(value)}")
-
-
-def _method(field: str, value: object, builtins: tuple[str, ...]) -> Method:
-    """A built-in method name, or a command given as an argument list (run without a shell)."""
-    if isinstance(value, str):
-        if value not in builtins:
-            raise InvalidField(
-                field,
-                f"unknown value {value!r} (expected one of: {', '.join(builtins)}, "
-                'or a command as an array of arguments, e.g. ["uhubctl", "-a", "cycle"])',
-            )
-        return value
-    if isinstance(value, (list, tuple)):
-        command = expect_str_list(field, value)
-        if not command:
-            raise InvalidField(field, "a command needs at least the program name")
-        return command
-    raise InvalidField(
-        field,
-        f"expected one of {', '.join(builtins)} or a command as an array of strings, "
-        f"got {describe(value)}",
-    )
-
-
-def is_command(method: Method | None) -> bool:
-    """Whether a reset/power method is an external command rather than a built-in name."""
-    return isinstance(method, tuple)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,18 +173,27 @@ class SdSlot:
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
-    """What a board offers beyond a REPL; each field is a capability a selector can ask for."""
+    """What a board offers beyond a REPL, as declared in the rack (the board's probe adds more).
+
+    ``sd`` is the card slot and how to mount it; ``features`` names what cannot be probed or
+    must be promised (``["wifi", "sd"]``): a selector's capability matches either.
+    """
 
     sd: SdSlot | None = None
+    features: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.sd is not None:
             _set(self, "sd", nested(SdSlot, self.sd, "sd"))
+        features = expect_str_list("features", self.features, unique=True)
+        for index, name in enumerate(features):
+            expect_name(f"features[{index}]", name, "feature")
+        _set(self, "features", features)
 
     @property
     def names(self) -> frozenset[str]:
-        """The capabilities present, by name (``{"sd"}``)."""
-        return frozenset(name for name in CAPABILITIES if getattr(self, name) is not None)
+        """The capabilities declared, by name (``{"sd", "wifi"}``)."""
+        return frozenset(self.features) | ({"sd"} if self.sd is not None else set())
 
 
 def _option(field: str, value: object) -> object:
@@ -217,17 +210,18 @@ def _option(field: str, value: object) -> object:
 
 
 @dataclasses.dataclass(frozen=True)
-class Flasher:
-    """The flasher that writes this board's firmware and its options (``chip``, ``baud``, ...).
+class DriverRef:
+    """A driver a rack entry names, and its options: ``{name = "esptool", options = {...}}``.
 
-    Options are checked here only for shape; the flasher named by ``name`` checks their meaning.
+    The name must be registered (:mod:`hil.drivers`) when the rack is loaded; the options are
+    checked for shape here and for meaning by the driver when it is built for the board.
     """
 
     name: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        expect_choice("name", self.name, FLASHERS)
+        expect_str("name", self.name)
         if not isinstance(self.options, Mapping):
             raise InvalidField("options", f"expected a table, got {describe(self.options)}")
         checked: dict[str, object] = {}
@@ -241,15 +235,50 @@ class Flasher:
         # A read-only mapping is not hashable by itself; boards must be (sets, dict keys).
         return hash((self.name, tuple(sorted(self.options.items()))))
 
+    def __str__(self) -> str:
+        if self.name == "command":
+            return " ".join(self.options.get("argv", ()))
+        return self.name
+
+
+#: The rack's ``[boards.flasher]`` table is a driver reference of the ``flasher`` role.
+Flasher = DriverRef
+
+
+def driver_ref(role: drivers.Role, field: str, value: object) -> DriverRef:
+    """A reset/power/flasher field: a registered name, a command as an argument list (reset and
+    power), or a table ``{name = ..., options = {...}}``; the name is checked in the registry."""
+    if isinstance(value, DriverRef):
+        ref = value
+    elif isinstance(value, str):
+        ref = DriverRef(expect_str(field, value))
+    elif isinstance(value, (list, tuple)) and role in ("reset", "power"):
+        command = expect_str_list(field, value)
+        if not command:
+            raise InvalidField(field, "a command needs at least the program name")
+        ref = DriverRef("command", {"argv": command})
+    elif isinstance(value, Mapping):
+        ref = nested(DriverRef, value, field)
+    else:
+        commands = " or a command as an array of strings" if role != "flasher" else ""
+        raise InvalidField(
+            field,
+            f"expected a driver name, a table {{name = ...}}{commands}, got {describe(value)}",
+        )
+    if not drivers.known(role, ref.name):
+        raise InvalidField(field, drivers.registry.unknown_message(role, ref.name))
+    return ref
+
 
 @dataclasses.dataclass(frozen=True)
 class Board:
     """One board of the rack; fields are the keys of a ``[[boards]]`` entry.
 
-    ``reset`` says how to reset it hard (a built-in of :data:`RESET_METHODS` or a command);
-    ``power`` how to power-cycle it, if it can be; ``firmware`` is the pinned firmware id of the
-    firmware manifest, or None when its firmware is not managed; ``baudrate`` matters for boards
-    behind a USB-UART bridge only.
+    ``reset`` names the driver that resets it hard, ``power`` the one that power-cycles it, if it
+    can be (each a registered driver name, a table with options, or a command as an argument
+    list); ``flasher`` the driver that writes its firmware; ``firmware`` is the pinned firmware
+    id of the firmware manifest, or None when its firmware is not managed; ``baudrate``
+    matters for boards behind a USB-UART bridge only.
     """
 
     id: str
@@ -257,9 +286,9 @@ class Board:
     platform: str
     tags: tuple[str, ...] = ()
     capabilities: Capabilities = dataclasses.field(default_factory=Capabilities)
-    reset: Method = "machine.reset"
-    power: Method | None = None
-    flasher: Flasher | None = None
+    reset: DriverRef = DriverRef("machine.reset")
+    power: DriverRef | None = None
+    flasher: DriverRef | None = None
     firmware: str | None = None
     baudrate: int = 115200
 
@@ -272,14 +301,14 @@ class Board:
                 "it names the board's lock file)",
             )
         parse_port(self.port)
-        expect_choice("platform", self.platform, PLATFORMS)
+        _set(self, "platform", expect_platform("platform", self.platform))
         _set(self, "tags", expect_str_list("tags", self.tags, unique=True))
         _set(self, "capabilities", nested(Capabilities, self.capabilities, "capabilities"))
-        _set(self, "reset", _method("reset", self.reset, RESET_METHODS))
+        _set(self, "reset", driver_ref("reset", "reset", self.reset))
         if self.power is not None:
-            _set(self, "power", _method("power", self.power, POWER_METHODS))
+            _set(self, "power", driver_ref("power", "power", self.power))
         if self.flasher is not None:
-            _set(self, "flasher", nested(Flasher, self.flasher, "flasher"))
+            _set(self, "flasher", driver_ref("flasher", "flasher", self.flasher))
         if self.firmware is not None:
             expect_str("firmware", self.firmware)
             if not _FIRMWARE_ID.match(self.firmware):
@@ -290,11 +319,6 @@ class Board:
     def port_spec(self) -> PortSpec:
         """The parsed ``port`` (see :mod:`hil.rack.ports` for the forms)."""
         return parse_port(self.port)
-
-    @property
-    def is_virtual(self) -> bool:
-        """Whether the board is a virtual one (its port is ``virtual`` or ``sim:...``)."""
-        return self.port_spec.kind in ("sim", "virtual")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,8 +381,9 @@ def rack_from_data(
 ) -> Rack:
     """Build a rack from parsed TOML; errors are one line: ``source: board 'x': field 'y': ...``.
 
-    ``base_dir`` anchors relative paths (``lock_dir``, ``sim:`` state directories): the rack
-    file's own directory, so that a rack means the same thing from any working directory.
+    ``base_dir`` anchors relative paths (``lock_dir``, a port driver's path such as
+    ``sim:<dir>``): the rack file's own directory, so that a rack means the same thing from any
+    working directory.
     """
     data = dict(data)
     boards = data.get("boards")
@@ -368,7 +393,7 @@ def rack_from_data(
         for index, table in enumerate(boards):
             where = f"{source}: {_board_label(index, table)}"
             try:
-                board = from_table(Board, _anchor_sim_port(table, base_dir))
+                board = from_table(Board, _anchor_port_path(table, base_dir))
             except InvalidField as error:
                 raise ConfigError(error.what, where=where) from None
             if board.id in first_index:
@@ -388,16 +413,25 @@ def rack_from_data(
         raise ConfigError(error.what, where=source) from None
 
 
-def _anchor_sim_port(table: object, base_dir: Path | None) -> object:
+def _anchor_port_path(table: object, base_dir: Path | None) -> object:
+    """A port driver whose value is a path (``sim:<dir>``) takes it relative to the rack file."""
     if not isinstance(table, Mapping) or base_dir is None:
         return table
     port = table.get("port")
-    if not isinstance(port, str) or not port.startswith("sim:"):
+    if not isinstance(port, str):
         return table
-    state_dir = Path(port[len("sim:") :]).expanduser()
-    if not port[len("sim:") :] or state_dir.is_absolute():
+    try:
+        spec = parse_port(port)
+    except InvalidField:
+        return table  # the Board itself reports it, with file and board
+    if spec.kind in ("device", "url") or not getattr(
+        drivers.lookup("port", spec.kind), "value_is_path", False
+    ):
         return table
-    return {**table, "port": f"sim:{base_dir / state_dir}"}
+    path = Path(spec.value).expanduser()
+    if path.is_absolute():
+        return table
+    return {**table, "port": f"{spec.kind}:{base_dir / path}"}
 
 
 def load_rack(path: str | Path) -> Rack:

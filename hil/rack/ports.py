@@ -11,15 +11,12 @@ A rack entry names a board's port in one of these forms (parsed by :func:`parse_
     re-enumerates under another name after a hard reset. The number must match exactly one port.
 ``rfc2217://host:port``, ``socket://host:port``
     A serial port served over the network, handed to ``serial.serial_for_url``.
-``sim:<board-state-dir>``
-    A virtual board that is already running, named by its state directory. A relative directory is
-    taken relative to the rack file.
-``virtual``
-    A virtual board that the test session starts by itself.
+``<scheme>:<value>``
+    Any other form is a *port driver* of the registry (:mod:`hil.drivers`): ``usb-serial:`` is
+    built in, ``sim:<board-state-dir>`` is the virtual boards' (a relative directory is taken
+    relative to the rack file), and a project may register its own.
 
-A ``sim:`` port is resolved by asking the virtual board itself (its control socket, through
-``hil.sim``); ``virtual`` boards are started by the test session, which passes its own resolver.
-Above the port, nothing in the rack layer knows whether a board is virtual.
+Above the port, nothing in the rack layer knows what a driver does behind its scheme.
 """
 
 from __future__ import annotations
@@ -29,42 +26,41 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
-from hil.errors import ConfigError, LinkError
+from hil import drivers
+from hil.drivers.base import PortDriver
+from hil.drivers.ports import ComPort, UsbSerialPort, list_serial_ports
+from hil.errors import ConfigError
 from hil.rack._validate import InvalidField, expect_str
-
-PortKind = Literal["device", "usb-serial", "url", "sim", "virtual"]
 
 #: URL schemes that pyserial's ``serial_for_url`` serves and that make sense for a board.
 URL_SCHEMES = ("rfc2217", "socket")
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+._-]*):(?P<value>.*)$")
 _WINDOWS_DEVICE = re.compile(r"^(COM[0-9]+|\\\\\.\\COM[0-9]+)$", re.IGNORECASE)
 
-_FORMS = (
-    "a device path (/dev/... or COMn), usb-serial:<serial-number>, rfc2217://host:port, "
-    "socket://host:port, sim:<board-state-dir> or virtual"
-)
+
+def _forms() -> str:
+    schemes = ", ".join(f"{name}:..." for name in drivers.names("port"))
+    return f"a device path (/dev/... or COMn), rfc2217://host:port, socket://host:port, {schemes}"
 
 
 @dataclasses.dataclass(frozen=True)
 class PortSpec:
     """A parsed port string: ``kind`` says how to reach the board, ``value`` is the rest.
 
-    ``value`` is the device path, the USB serial number, the whole URL, the state directory of a
-    running virtual board, or empty for ``virtual``.
+    ``kind`` is ``device`` (a path), ``url`` (the whole URL) or the scheme of a port driver
+    (``usb-serial``, ``sim``, ...), whose ``value`` is what follows the colon.
     """
 
-    kind: PortKind
+    kind: str
     value: str
 
     def __str__(self) -> str:
         if self.kind in ("device", "url"):
             return self.value
-        if self.kind == "virtual":
-            return "virtual"
         return f"{self.kind}:{self.value}"
 
 
@@ -73,14 +69,6 @@ def parse_port(text: object, field: str = "port") -> PortSpec:
     text = expect_str(field, text)
     if text != text.strip():
         raise InvalidField(field, f"has leading or trailing blanks: {text!r}")
-    if text == "virtual":
-        return PortSpec("virtual", "")
-    for kind in ("usb-serial", "sim"):
-        if text.startswith(f"{kind}:"):
-            value = text[len(kind) + 1 :]
-            if not value:
-                raise InvalidField(field, f"{kind}: needs a value after the colon, got {text!r}")
-            return PortSpec(kind, value)  # type: ignore[arg-type]
     match = _URL.match(text)
     if match:
         scheme = match["scheme"].lower()
@@ -99,88 +87,54 @@ def parse_port(text: object, field: str = "port") -> PortSpec:
         return PortSpec("url", text)
     if text.startswith("/") or _WINDOWS_DEVICE.match(text):
         return PortSpec("device", text)
-    raise InvalidField(field, f"expected {_FORMS}; got {text!r}")
+    match = _SCHEME.match(text)
+    if match and drivers.known("port", match["scheme"]):
+        if not match["value"]:
+            raise InvalidField(field, f"{match['scheme']}: needs a value after the colon")
+        spec = PortSpec(match["scheme"], match["value"])
+        try:
+            port_driver(spec)
+        except ValueError as error:
+            raise InvalidField(field, f"{text!r}: {error}") from None
+        return spec
+    if match:
+        raise InvalidField(field, drivers.registry.unknown_message("port", match["scheme"]))
+    raise InvalidField(field, f"expected {_forms()}; got {text!r}")
 
 
-class ComPort(Protocol):
-    """What we use of pyserial's ``ListPortInfo`` (a protocol, so tests can pass plain objects)."""
-
-    device: str
-    vid: int | None
-    pid: int | None
-    serial_number: str | None
-    description: str
-
-
-#: Resolves a virtual board's port spec (``sim:`` or ``virtual``) to the path of its serial port.
-SimResolver = Callable[[PortSpec], str]
-
-
-def _comports() -> list[ComPort]:
-    from serial.tools import list_ports  # imported late: enumerating USB is only needed here
-
-    return list(list_ports.comports())
+def port_driver(
+    spec: PortSpec, *, comports: Callable[[], Sequence[ComPort]] | None = None
+) -> PortDriver:
+    """The driver behind a ``<scheme>:`` port (``ConfigError`` for device paths and URLs)."""
+    if spec.kind in ("device", "url"):
+        raise ConfigError(f"port {str(spec)!r} needs no driver: it is opened as it is")
+    cls = drivers.lookup("port", spec.kind)
+    if cls is UsbSerialPort and comports is not None:
+        return UsbSerialPort(spec.value, comports=comports)
+    return cls(spec.value)
 
 
 def resolve_port(
     spec: PortSpec,
     *,
     where: str = "",
-    comports: Callable[[], Sequence[ComPort]] = _comports,
-    sim: SimResolver | None = None,
+    comports: Callable[[], Sequence[ComPort]] | None = None,
 ) -> str:
     """Turn a port spec into something ``serial.serial_for_url`` can open, as late as possible.
 
     Resolve right before opening, and again after a hard reset: a board found by its USB serial
     number may have come back under another device name. Raises :class:`LinkError` when the
     board is not there now, :class:`ConfigError` when the rack entry cannot be resolved at all.
-    ``sim`` resolves virtual board ports; by default ``sim:`` ports ask the board's control
-    socket (raising ``SimError`` when it is not running) and ``virtual`` ones are refused.
+    ``comports`` replaces the host's list of serial ports (for tests of ``usb-serial:``).
     """
     if spec.kind in ("device", "url"):
         return spec.value
-    if spec.kind == "usb-serial":
-        ports = list(comports())
-        found = sorted(p.device for p in ports if p.serial_number == spec.value)
-        if not found:
-            seen = ", ".join(
-                sorted(f"{p.device}={p.serial_number}" for p in ports if p.serial_number)
-            )
-            raise LinkError(
-                f"no USB serial port with serial number {spec.value!r} is present "
-                f"(present: {seen or 'none with a serial number'})",
-                where=where,
-            )
-        if len(found) > 1:
-            raise ConfigError(
-                f"USB serial number {spec.value!r} matches {len(found)} ports "
-                f"({', '.join(found)}); name the one you mean by its /dev/serial/by-id/ path",
-                where=where,
-            )
-        return found[0]
-    if sim is None and spec.kind == "sim":
-        sim = _sim_port
-    if sim is None:
-        raise ConfigError(
-            f"port {str(spec)!r} is a virtual board, and no virtual board resolver was given",
-            where=where,
-        )
-    return sim(spec)
-
-
-def _sim_port(spec: PortSpec) -> str:
-    """Ask a running virtual board, through its control socket, where its serial port is now.
-
-    This is the virtual board's port driver, named by the rack entry (``sim:``): the only place
-    in the rack layer that knows virtual boards exist, imported only when one is used.
-    """
-    from hil.sim.control import SimControl
-
-    return SimControl(spec.value).port()
+    return port_driver(spec, comports=comports).resolve(where=where)
 
 
 def bench_board_id(spec: PortSpec) -> str:
-    """A board id (and so a lock name) for a board given by its port alone (``--hil-port``).
+    """A board id (and so a lock name) for a board given by its port alone (``--hil-port``),
+    when the board reports nothing stable to name it by (see :func:`board_id_from`).
 
     Device paths are resolved through symlinks first, so ``/dev/ttyACM0`` and the
     ``/dev/serial/by-id/`` link to it are one board, one lock.
@@ -188,7 +142,11 @@ def bench_board_id(spec: PortSpec) -> str:
     value = spec.value
     if spec.kind == "device" and not _WINDOWS_DEVICE.match(value):
         value = os.path.realpath(value)
-    prefix = f"port-{spec.kind}-"
+    return safe_board_id(f"port-{spec.kind}-", value)
+
+
+def safe_board_id(prefix: str, value: str) -> str:
+    """``prefix`` + ``value`` made into a valid board id (at most 64 characters)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._") or "x"
     if len(prefix) + len(name) > 64:  # ids are at most 64 characters: keep the tail, add a hash
         digest = hashlib.sha256(value.encode()).hexdigest()[:8]
@@ -197,19 +155,20 @@ def bench_board_id(spec: PortSpec) -> str:
 
 
 def port_present(
-    spec: PortSpec, *, comports: Callable[[], Sequence[ComPort]] = _comports
+    spec: PortSpec, *, comports: Callable[[], Sequence[ComPort]] | None = None
 ) -> bool | None:
     """Whether the board's port is there right now, for status tables; ``None``: cannot tell.
 
-    A network URL cannot be checked without connecting, and a virtual board only by its own code.
+    A network URL cannot be checked without connecting; a driver's port only by its driver.
     """
     if spec.kind == "device":
         if _WINDOWS_DEVICE.match(spec.value):
-            return any(p.device.upper() == spec.value.upper() for p in comports())
+            listed = (comports or list_serial_ports)()
+            return any(p.device.upper() == spec.value.upper() for p in listed)
         return os.path.exists(spec.value)
-    if spec.kind == "usb-serial":
-        return any(p.serial_number == spec.value for p in comports())
-    return None
+    if spec.kind == "url":
+        return None
+    return port_driver(spec, comports=comports).present()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,7 +236,7 @@ def find_micropython_ports(
     sorted by that match's rank, then by device name, so the choice is the same on every run.
     """
     found: list[FoundPort] = []
-    for port in _comports() if ports is None else ports:
+    for port in list_serial_ports() if ports is None else ports:
         if port.vid is None or port.pid is None:
             continue
         usb_id = next((u for u in usb_ids if u.matches(port.vid, port.pid)), None)
@@ -296,7 +255,7 @@ def auto_port(ports: Iterable[ComPort] | None = None) -> FoundPort:
     Raises :class:`ConfigError` when there is none, naming what was seen instead, because "no
     board" is usually a cable, a charge-only lead or a missing udev permission.
     """
-    listed = _comports() if ports is None else list(ports)
+    listed = list_serial_ports() if ports is None else list(ports)
     found = find_micropython_ports(listed)
     if not found:
         seen = ", ".join(

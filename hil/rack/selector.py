@@ -3,6 +3,11 @@
 ``@pytest.mark.board(platform="esp32", tags=["wifi"], capabilities=["sd"])`` becomes a
 :class:`Selector`. When no board of the rack can ever match, :meth:`Selector.explain` says why for
 each board, so that the skip reason tells the user what to change rather than just "no board".
+
+A capability matches what the rack declares for a board *or* what the board's probe found
+(``sys.modules``, ``hashlib``, an SD card, ...). Before a board has been asked, a capability it
+does not declare cannot rule it out: :meth:`Selector.mismatch` takes the probed features when they
+are known, and the test is then skipped naming the board and what it lacks.
 """
 
 from __future__ import annotations
@@ -10,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from hil.rack._validate import expect_choice, expect_str, expect_str_list
-from hil.rack.inventory import CAPABILITIES, PLATFORMS, Board
+from hil.rack._validate import expect_str, expect_str_list
+from hil.rack.inventory import Board, expect_name, expect_platform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,17 +33,20 @@ class Selector:
 
     def __post_init__(self) -> None:
         if self.platform is not None:
-            expect_choice("platform", self.platform, PLATFORMS)
+            object.__setattr__(self, "platform", expect_platform("platform", self.platform))
         object.__setattr__(self, "tags", frozenset(expect_str_list("tags", _listed(self.tags))))
         capabilities = expect_str_list("capabilities", _listed(self.capabilities))
         for index, name in enumerate(capabilities):
-            expect_choice(f"capabilities[{index}]", name, CAPABILITIES)
+            expect_name(f"capabilities[{index}]", name, "capability")
         object.__setattr__(self, "capabilities", frozenset(capabilities))
         if self.id is not None:
             expect_str("id", self.id)
 
-    def mismatch(self, board: Board) -> str | None:
-        """Why ``board`` does not match, or None when it does."""
+    def mismatch(self, board: Board, probed: frozenset[str] | None = None) -> str | None:
+        """Why ``board`` does not match, or None when it does (or may: see the module doc).
+
+        ``probed``: the features the board's probe found; None while it has not been asked.
+        """
         if self.id is not None and board.id != self.id:
             return "another id"
         if self.platform is not None and board.platform != self.platform:
@@ -46,13 +54,13 @@ class Selector:
         missing_tags = sorted(self.tags - set(board.tags))
         if missing_tags:
             return f"lacks tag{'s' if len(missing_tags) > 1 else ''} {', '.join(missing_tags)}"
-        missing = sorted(self.capabilities - board.capabilities.names)
-        if missing:
+        missing = sorted(self.capabilities - board.capabilities.names - (probed or frozenset()))
+        if missing and probed is not None:
             return f"lacks capabilit{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)}"
         return None
 
-    def matches(self, board: Board) -> bool:
-        return self.mismatch(board) is None
+    def matches(self, board: Board, probed: frozenset[str] | None = None) -> bool:
+        return self.mismatch(board, probed) is None
 
     def select(self, boards: Iterable[Board]) -> tuple[Board, ...]:
         """The matching boards, in rack order."""

@@ -83,7 +83,9 @@ def test_builtin_flashers_are_all_resolvable() -> None:
 def test_registered_flasher_is_created_from_rack_options(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(base, "_REGISTERED", dict(base._REGISTERED))
+    from hil.drivers import registry
+
+    monkeypatch.setattr(registry, "_drivers", {k: dict(v) for k, v in registry._drivers.items()})
 
     @dataclass(frozen=True)
     class SlotOptions:
@@ -157,7 +159,20 @@ def test_enter_bootloader_wraps_the_callers_failure_as_flash_error() -> None:
     assert enter_bootloader(FlashTarget("b1")) is False
 
 
-def test_every_builtin_flasher_is_a_name_the_rack_accepts() -> None:
-    from hil.rack import FLASHERS
+def test_a_registered_flasher_is_a_name_the_rack_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hil.drivers import registry
+    from hil.rack import Board
 
-    assert set(base._BUILTIN) <= set(FLASHERS)
+    monkeypatch.setattr(registry, "_drivers", {k: dict(v) for k, v in registry._drivers.items()})
+    with pytest.raises(ConfigError, match="unknown flasher 'lab-jtag'"):
+        Board(id="b", port="/dev/null", platform="rp2", flasher={"name": "lab-jtag"})  # type: ignore[arg-type]
+
+    @register_flasher
+    class LabJtag(Flasher):
+        name = "lab-jtag"
+
+        def flash(self, image: Path, progress: base.ProgressFn = base.no_progress) -> None:
+            raise NotImplementedError
+
+    board = Board(id="b", port="/dev/null", platform="rp2", flasher={"name": "lab-jtag"})  # type: ignore[arg-type]
+    assert board.flasher is not None and flasher_class(board.flasher.name) is LabJtag

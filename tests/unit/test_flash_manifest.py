@@ -68,7 +68,7 @@ def test_version_from_accepts_each_documented_source(tmp_path: Path) -> None:
     ("body", "field", "words"),
     [
         (entry_toml(sha256="abc"), "firmware.pico.sha256", "64 hex digits"),
-        (entry_toml(platform="esp23"), "firmware.pico.platform", "unknown platform 'esp23'"),
+        (entry_toml(platform="esp 23"), "firmware.pico.platform", "'esp 23' is not a platform"),
         (entry_toml(version_from="os.uname()"), "firmware.pico.version_from", "must be one of"),
         (entry_toml(version=""), "firmware.pico.version", "non-empty string"),
         (entry_toml(imgae="x.uf2"), "firmware.pico", "unknown key 'imgae'"),

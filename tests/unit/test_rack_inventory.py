@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from hil import drivers
 from hil.errors import ConfigError
 from hil.rack import (
-    FLASHERS,
     Board,
     Capabilities,
+    DriverRef,
     Flasher,
     Rack,
     SdSlot,
-    is_command,
     load_rack,
 )
 from hil.rack._validate import InvalidField
@@ -52,9 +52,9 @@ def test_example_rack_loads_with_every_kind_of_entry() -> None:
     assert rack.ids == ("esp32-a", "pico-a", "pyboard-a", "esp32-remote", "sim-0")
     esp = rack.board("esp32-a")
     assert esp.port_spec.kind == "usb-serial"
-    assert esp.reset == "dtr-rts"
-    assert esp.power == ("uhubctl", "--action", "cycle", "--location", "1-1", "--ports", "2")
-    assert is_command(esp.power) and not is_command(esp.reset)
+    assert esp.reset == DriverRef("dtr-rts")
+    argv = ("uhubctl", "--action", "cycle", "--location", "1-1", "--ports", "2")
+    assert esp.power == DriverRef("command", {"argv": argv})
     assert esp.capabilities.sd == SdSlot(
         driver="machine.SDCard", slot=2, pins={"sck": 18, "mosi": 23, "miso": 19, "cs": 5}
     )
@@ -73,7 +73,7 @@ def test_defaults_of_a_minimal_board(tmp_path: Path) -> None:
     board = load_rack(write_rack(tmp_path, MINIMAL)).board("esp32-a")
 
     assert board.tags == ()
-    assert board.reset == "machine.reset"
+    assert board.reset == DriverRef("machine.reset")
     assert board.power is None and board.flasher is None and board.firmware is None
     assert board.capabilities == Capabilities()
     assert board.baudrate == 115200
@@ -86,7 +86,7 @@ def test_relative_paths_are_relative_to_the_rack_file(tmp_path: Path) -> None:
 
     assert rack.lock_dir == str(tmp_path.resolve() / "locks")
     assert rack.board("esp32-a").port == f"sim:{tmp_path.resolve() / 'state' / 'b0'}"
-    assert rack.board("esp32-a").is_virtual
+    assert rack.board("esp32-a").port_spec.kind == "sim"
 
 
 @pytest.mark.parametrize(
@@ -113,8 +113,12 @@ def test_relative_paths_are_relative_to_the_rack_file(tmp_path: Path) -> None:
             "board 'esp32-a': field 'port': usb-serial: needs a value",
         ),
         (
-            MINIMAL.replace('"esp32"', '"esp33"'),
-            "board 'esp32-a': field 'platform': unknown value 'esp33' (expected one of: ",
+            MINIMAL.replace('"esp32"', '"esp 32"'),
+            "board 'esp32-a': field 'platform': 'esp 32' is not a platform name",
+        ),
+        (
+            MINIMAL.replace('"/dev/ttyUSB0"', '"labgrd:place"'),
+            "board 'esp32-a': field 'port': unknown port scheme 'labgrd' (known: ",
         ),
         (
             MINIMAL + 'prot = "/dev/ttyUSB1"\n',
@@ -135,18 +139,21 @@ def test_relative_paths_are_relative_to_the_rack_file(tmp_path: Path) -> None:
             "board 'esp32-a': field 'tags[1]': expected a string, got 1",
         ),
         (MINIMAL + 'tags = ["a", "a"]\n', "board 'esp32-a': field 'tags[1]': duplicate value 'a'"),
-        (MINIMAL + 'reset = "hard"\n', "board 'esp32-a': field 'reset': unknown value 'hard'"),
+        (
+            MINIMAL + 'reset = "hard"\n',
+            "board 'esp32-a': field 'reset': unknown reset driver 'hard' (known: command, dtr-rts",
+        ),
         (MINIMAL + "reset = []\n", "board 'esp32-a': field 'reset': a command needs at least"),
         (
             MINIMAL + 'power = "uhubctl -a cycle"\n',
-            "board 'esp32-a': field 'power': unknown value 'uhubctl -a cycle'",
+            "board 'esp32-a': field 'power': unknown power driver 'uhubctl -a cycle'",
         ),
         (MINIMAL + 'power = ["uhubctl", 2]\n', "field 'power[1]': expected a string, got 2"),
         (MINIMAL + "baudrate = true\n", "field 'baudrate': expected an integer, got true"),
         (MINIMAL + 'firmware = "a b"\n', "field 'firmware': 'a b' is not a firmware id"),
         (
             MINIMAL + 'flasher = { name = "esptol" }\n',
-            "field 'flasher.name': unknown value 'esptol' (expected one of: esptool, ",
+            "field 'flasher': unknown flasher 'esptol' (known: dfu-util, esptool, ",
         ),
         (
             MINIMAL + 'flasher = { name = "esptool", chip = "esp32" }\n',
@@ -193,6 +200,10 @@ def test_relative_paths_are_relative_to_the_rack_file(tmp_path: Path) -> None:
             MINIMAL + "[boards.capabilities.ethernet]\n",
             "field 'capabilities.ethernet': unknown key",
         ),
+        (
+            MINIMAL + '[boards.capabilities]\nfeatures = ["wifi", "wifi"]\n',
+            "field 'capabilities.features[1]': duplicate value 'wifi'",
+        ),
         (MINIMAL + MINIMAL, "board 'esp32-a': field 'id': duplicate board id (also board #1)"),
         ("", "field 'boards': missing (this key is required)"),
         ("boards = []\n", "field 'boards': a rack needs at least one board"),
@@ -229,15 +240,15 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_python_construction_validates_the_same_way() -> None:
     with pytest.raises(InvalidField, match=r"field 'capabilities\.sd\.driver': unknown value"):
-        Board(id="b", port="virtual", platform="unix", capabilities={"sd": {"driver": "x"}})  # type: ignore[arg-type]
+        Board(id="b", port="/dev/null", platform="unix", capabilities={"sd": {"driver": "x"}})  # type: ignore[arg-type]
     with pytest.raises(InvalidField, match=r"field 'boards\[1\]\.port'"):
-        Rack(boards=({"id": "a", "port": "virtual", "platform": "unix"}, {"id": "b"}))  # type: ignore[arg-type]
+        Rack(boards=({"id": "a", "port": "/dev/null", "platform": "unix"}, {"id": "b"}))  # type: ignore[arg-type]
 
 
 def test_config_is_frozen_and_hashable() -> None:
     board = Board(
         id="b",
-        port="virtual",
+        port="/dev/null",
         platform="unix",
         tags=["x"],  # type: ignore[arg-type]
         flasher=Flasher(name="sim", options={"rate": 1000, "files": ["a", "b"]}),
@@ -255,4 +266,4 @@ def test_config_is_frozen_and_hashable() -> None:
 def test_every_flasher_of_hil_flash_can_be_named_in_a_rack() -> None:
     flash = pytest.importorskip("hil.flash")
 
-    assert set(flash.flasher_names()) <= set(FLASHERS)
+    assert set(flash.flasher_names()) == set(drivers.names("flasher"))

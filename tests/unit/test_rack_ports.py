@@ -62,7 +62,6 @@ def resolve(spec: PortSpec, **kwargs: object) -> str:
         ("rfc2217://bench.lan:4000", "url", "rfc2217://bench.lan:4000"),
         ("socket://127.0.0.1:7000", "url", "socket://127.0.0.1:7000"),
         ("sim:/tmp/hil-sim/board-0", "sim", "/tmp/hil-sim/board-0"),
-        ("virtual", "virtual", ""),
     ],
 )
 def test_each_port_form_parses(text: str, kind: str, value: str) -> None:
@@ -80,6 +79,8 @@ def test_each_port_form_parses(text: str, kind: str, value: str) -> None:
         ("loop://", "unsupported URL scheme 'loop'"),
         ("socket://host:notaport", "expected socket://host:port"),
         ("sim:", "sim: needs a value"),
+        ("virtual", "expected a device path"),
+        ("nosuchscheme:x", "unknown port scheme 'nosuchscheme' (known: "),
         ("", "must not be empty"),
         (["/dev/ttyACM0"], "expected a string, got an array"),
     ],
@@ -114,17 +115,30 @@ def test_an_ambiguous_usb_serial_number_is_refused_with_both_ports() -> None:
         resolve(parse_port("usb-serial:DUAL"))
 
 
-def test_virtual_ports_are_resolved_by_the_given_resolver_only() -> None:
-    seen: list[PortSpec] = []
+def test_a_registered_port_driver_resolves_its_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hil import drivers
+    from hil.drivers import registry
 
-    def sim(spec: PortSpec) -> str:
-        seen.append(spec)
-        return "/dev/pts/7"
+    monkeypatch.setattr(registry, "_drivers", {k: dict(v) for k, v in registry._drivers.items()})
 
-    assert resolve(parse_port("sim:/state/b0"), sim=sim) == "/dev/pts/7"
-    assert seen == [PortSpec("sim", "/state/b0")]
-    with pytest.raises(ConfigError, match="is a virtual board"):
-        resolve(parse_port("virtual"))
+    class BenchMux(drivers.PortDriver):
+        """A project's own scheme: ``mux:<channel>`` is a channel of a serial multiplexer."""
+
+        scheme = "mux"
+
+        def check(self) -> None:
+            if not self.value.isdigit():
+                raise ValueError("a channel number")
+
+        def resolve(self, *, where: str = "") -> str:
+            return f"/dev/ttyMUX{self.value}"
+
+    drivers.register("port", "mux", BenchMux)
+
+    assert resolve(parse_port("mux:3")) == "/dev/ttyMUX3"
+    assert port_present(parse_port("mux:3")) is None
+    with pytest.raises(InvalidField, match="'mux:x': a channel number"):
+        parse_port("mux:x")
 
 
 def test_a_sim_port_of_a_board_that_is_not_running_is_an_infrastructure_error(
@@ -153,7 +167,7 @@ def test_bench_board_id_is_a_valid_id_shared_by_every_name_of_one_device(tmp_pat
     assert ids[1] == "port-usb-serial-AB-1"
     assert bench_board_id(parse_port(long_url + "0")) != ids[2]
     for board_id in ids:
-        Board(id=board_id, port="virtual", platform="unix")  # a valid board id
+        Board(id=board_id, port="/dev/null", platform="unix")  # a valid board id
 
 
 def test_port_present(tmp_path: Path) -> None:
