@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.sim import images
-from hil.sim.host import BoardConfig, BoardHost
+from hil.sim.config import BoardConfig
+from hil.sim.host import BoardHost
 from hil.sim.sockets import bind_unix
 
 log = logging.getLogger("hil.sim")
@@ -247,11 +248,9 @@ class Server:
         elif op == "replug":
             host.usb_replug(new_path=bool(args.get("new_path", False)))
         elif op == "card_eject":
-            host.card_eject(int(args.get("slot", _first_slot(host))))
+            host.card_eject(_slot(args))
         elif op == "card_insert":
-            card = host.card_insert(
-                int(args.get("slot", _first_slot(host))), args.get("image"), args.get("size")
-            )
+            card = host.card_insert(_slot(args), args.get("image"), args.get("size"))
             return {"image": str(card)}
         elif op == "fault":
             kind = args.pop("kind")
@@ -261,8 +260,7 @@ class Server:
         elif op == "baud":
             host.set_baud(int(args["rate"]) if args.get("rate") else None)
         elif op == "bootloader":
-            host.enter_bootloader()
-            return {"drive": str(host.drive_path)}
+            return {"drive": str(host.enter_bootloader())}
         elif op == "erase":
             host.erase_flash()
         elif op == "flash":
@@ -274,10 +272,10 @@ class Server:
         return None
 
 
-def _first_slot(host: BoardHost) -> int:
-    if not host.config.sd_slots:
-        raise ValueError(f"board {host.config.name} has no SD slot")
-    return next(iter(host.config.sd_slots))
+def _slot(args: dict[str, Any]) -> int | None:
+    """The card slot a request names (None: the board's first slot)."""
+    slot = args.get("slot")
+    return None if slot is None else int(slot)
 
 
 def board_configs(args: argparse.Namespace) -> list[BoardConfig]:

@@ -8,12 +8,8 @@
 # state a board has after its soft-reset path. Protocol byte sequences follow
 # shared/runtime/pyexec.c of MicroPython.
 #
-# Talks to the host through two pipes ("the link"):
-#   to host:   "E\n" executing user code (host turns Ctrl-C into SIGINT), "I\n" idle,
-#              "B\n" booted and at the prompt, "S raw|friendly\n" soft reset (then exit),
-#              "H\n" machine.reset(), "L\n" machine.bootloader(),
-#              "C <op> <slot> [block count]\n" SD card requests (answered on the other pipe).
-#   from host: "OK <n>\n" + n bytes, or "ERR <errno> <message>\n".
+# Talks to the host through two pipes ("the link"); the message codes and their meaning are in
+# linkcodes.py, shared with the host (hil/sim/link.py).
 
 import builtins
 import os
@@ -21,6 +17,8 @@ import select
 import sys
 import time
 import vfs
+
+import linkcodes as code
 
 FLASH_BLOCK_SIZE = 4096
 WINDOW = 128  # raw-paste flow-control window, as on boards with a 256-byte stdin buffer
@@ -63,11 +61,11 @@ class Link:
         self.w.write(text.encode() + b"\n" + payload)
         header = self.r.readline().decode().strip()
         kind, _, rest = header.partition(" ")
-        if kind == "OK":
+        if kind == code.REPLY_OK:
             n = int(rest)
             return self.r.read(n) if n else b""
-        code, _, message = rest.partition(" ")
-        raise OSError(int(code), message) if message else OSError(int(code))
+        number, _, message = rest.partition(" ")
+        raise OSError(int(number), message) if message else OSError(int(number))
 
 
 class Board:
@@ -83,17 +81,18 @@ class Board:
         self.reset_cause = int(env("RESET_CAUSE", "1"))
 
     def hard_reset(self):
-        self.link.event("H")
+        self.link.event(code.HARD_RESET)
         while True:  # the host kills this interpreter; nothing after machine.reset() runs
             time.sleep(1)
 
     def bootloader(self):
-        self.link.event("L")
+        self.link.event(code.BOOTLOADER)
         while True:
             time.sleep(1)
 
     def card(self, op, slot, block=0, count=0, data=b""):
-        return self.link.request("C %s %d %d %d" % (op, slot, block, count), data)
+        # op: code.CARD_INIT, CARD_READ or CARD_WRITE (rom/machine.py passes the letters)
+        return self.link.request("%s %s %d %d %d" % (code.CARD, op, slot, block, count), data)
 
 
 class FileBlockDevice:
@@ -326,7 +325,7 @@ class Firmware:
         In the raw REPL (``raw``) the board frames the outcome: EOF after the output, the
         traceback if any, EOF again. An uncaught SystemExit soft-resets the board.
         """
-        self.link.event("E")
+        self.link.event(code.EXECUTING)
         outcome = None
         try:
             fn()
@@ -335,7 +334,7 @@ class Firmware:
         # From here on a Ctrl-C is no longer the user's: one the host sent while it still saw
         # us executing lands in this code. Finish the report as a board does, and absorb it.
         report = self.outcome_bytes(outcome, raw)
-        shielded(lambda: self.link.event("I"))
+        shielded(lambda: self.link.event(code.IDLE))
         self.console.write_all(report)
         if isinstance(outcome, SystemExit):
             raise SoftReset()
@@ -506,17 +505,18 @@ class Firmware:
     def raw_paste(self, command):
         out = self.console
         # the host decides whether a raw-paste fault is injected ("refuse", "abort N" or "")
-        fault = self.link.request("Q paste").decode()
-        if fault == "old":
+        fault = self.link.request(code.QUERY + " " + code.QUERY_PASTE).decode()
+        if fault == code.PASTE_OLD:
             self.console.write("raw REPL; CTRL-B to exit\n>")
             return False
-        if command != ord("A") or fault == "refuse":
+        if command != ord("A") or fault == code.PASTE_REFUSE:
             out.write(b"R\x00")
             return
         out.write(b"R\x01" + bytes([WINDOW & 0xFF, WINDOW >> 8, 1]))
         data = bytearray()
         remain = WINDOW
-        abort_after = int(fault[6:]) if fault.startswith("abort ") else 0
+        abort = code.PASTE_ABORT + " "
+        abort_after = int(fault[len(abort) :]) if fault.startswith(abort) else 0
         while True:
             c = out.getc()
             if c == CTRL_C or c == CTRL_D:
@@ -544,7 +544,7 @@ class Firmware:
         try:
             self.boot()
             self.run_boot_files()
-            self.link.event("B")
+            self.link.event(code.BOOTED)
             while True:
                 try:
                     if self.mode == "raw":
@@ -557,5 +557,5 @@ class Firmware:
                     if self.mode == "friendly":
                         self.console.write("\n")
         except SoftReset:
-            self.link.event("S " + self.mode)
+            self.link.event(code.SOFT_RESET + " " + self.mode)
 
