@@ -26,7 +26,7 @@ from typing import Any
 
 from hil.deadline import Deadline, as_deadline
 from hil.errors import HilError, LinkError, ProtocolError, RemoteError
-from hil.friendly import FriendlyResult, PlayResult, play
+from hil.friendly import FriendlyRepl, FriendlyResult, PlayResult, play
 from hil.repl import Repl, parse_value
 from hil.transcript import Transcript
 from hil.transport import Transport
@@ -199,6 +199,7 @@ class Board:
         self.put_chunk = PUT_CHUNK
         self._identity: Identity | None = None
         self._literal_ok: bool | None = None
+        self._friendly = FriendlyRepl(repl)
 
     @classmethod
     def open(
@@ -304,11 +305,11 @@ class Board:
 
     def friendly(self, source: str, *, timeout: float = 10.0) -> FriendlyResult:
         """Type source at the friendly prompt; what a person would see."""
-        return self.repl.friendly(source, timeout=timeout)
+        return self._friendly.type(source, timeout=timeout)
 
     def play(self, transcript: str, *, timeout: float = 10.0) -> PlayResult:
         """Play a doctest-style transcript on the board (see ``hil.friendly.play``)."""
-        return play(self.repl, transcript, timeout=timeout)
+        return play(self._friendly, transcript, timeout=timeout)
 
     # -- files -------------------------------------------------------------------------------
 

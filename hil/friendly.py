@@ -1,8 +1,10 @@
-"""The friendly REPL as a person sees it: auto-indent, the screen, and doctest-style transcripts.
+"""The friendly REPL as a person sees it: typing lines, auto-indent, the screen, and
+doctest-style transcripts.
 
-Kept apart from the byte protocol in ``hil.repl``: these are pure functions (how the board's
-readline indents, which keys produce a given line, how backspaces render) plus the transcript
-player, so they are unit-testable without a board.
+Built on top of ``hil.repl`` (its public interface: the transport, the mode, entering the
+friendly REPL, reporting exchanges), which knows nothing of this module. The pure parts (how the
+board's readline indents, which keys produce a given line, how backspaces render) are
+unit-testable without a board.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ from __future__ import annotations
 import doctest
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from hil.errors import RemoteError
-
-if TYPE_CHECKING:
-    from hil.repl import Repl
+from hil.deadline import Deadline, as_deadline
+from hil.errors import BoardTimeout, ProtocolError, RemoteError
+from hil.repl import PS1, PS2, Mode, Repl
+from hil.replparse import summary
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 
@@ -123,6 +124,138 @@ class FriendlyResult:
         return RemoteError.from_traceback(self.output[at:])
 
 
+# -- the driver --------------------------------------------------------------------------------
+
+_BLOCK_CONTINUATIONS = ("else", "elif", "except", "finally", "case")
+
+
+class FriendlyRepl:
+    """Types into a board's friendly REPL as a person would, on top of its ``Repl``.
+
+    ``auto_indent`` turns False (for this connection) when the board turns out not to
+    auto-indent after ``... ``.
+    """
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+        self.auto_indent = True
+
+    def type(self, source: str, *, timeout: Deadline | float = 10.0) -> FriendlyResult:
+        """Type source into the friendly REPL; return what the screen shows.
+
+        Lines are typed one at a time after their prompt. The board auto-indents after a line
+        ending in ``:`` (and keeps the indentation of the line before), so the host types only
+        the indentation still missing, or backspaces (each removes up to 4 auto-inserted
+        spaces). A compound statement is finished with empty lines, as at a keyboard.
+        """
+        return self.repl.observed("friendly", source, lambda: self._type(source, timeout))
+
+    def _type(self, source: str, timeout: Deadline | float) -> FriendlyResult:
+        repl = self.repl
+        deadline = as_deadline(timeout)
+        if repl.mode is not Mode.FRIENDLY:
+            repl.enter_friendly()
+        repl.note(f"friendly {summary(source.encode())}")
+        repl.mode = Mode.UNKNOWN
+        t = repl.transport
+        lines = source.rstrip("\n").split("\n") if source.strip() else [""]
+        typed = ""  # what the board has accumulated so far ("" at the primary prompt)
+        screen = bytearray(PS1)
+        pending = list(lines)
+        closers = 0
+        while True:
+            line = pending.pop(0) if pending else ""
+            if not pending and line == "" and typed and closers > 3:
+                raise ProtocolError(
+                    "friendly REPL keeps asking for more input", where=repl.where, tail=t.tail
+                )
+            indent = auto_indent(typed) if (typed and self.auto_indent) else ""
+            if indent:
+                indent = self._read_auto_indent(indent, deadline)
+                screen += indent.encode()
+            keys = keys_for_line(line, len(indent))
+            t.write(keys.encode() + b"\r")
+            screen += t.read_until(b"\r\n", deadline=deadline)  # the echo of Enter
+            output, prompt = self._read_prompt(deadline)
+            screen += output + prompt
+            if prompt == PS2:
+                typed += line + "\n"
+                if not pending:
+                    closers += 1
+                elif _ends_block(line, pending[0]):
+                    pending.insert(0, "")  # a dedent to column 0: an empty line ends the block
+                continue
+            if pending:
+                # the statement ended before the source did: keep typing (a person would)
+                typed = ""
+                continue
+            repl.mode = Mode.FRIENDLY
+            return FriendlyResult(
+                screen=render_screen(bytes(screen[: -len(PS1)])),
+                output=render_screen(output),
+            )
+
+    def _read_auto_indent(self, expected: str, deadline: Deadline) -> str:
+        """Consume the spaces the board inserted after ``... `` (the rule is predictable, so
+        no waiting for silence: only a board without auto-indent costs a short wait, once)."""
+        t = self.repl.transport
+        try:
+            got = t.read_exact(len(expected), deadline=deadline.cap(0.5))
+        except BoardTimeout:
+            got = t.read_available()
+            if not got.strip(b" "):
+                self.auto_indent = False
+                return got.decode()
+            t.unread(got)
+            return ""
+        if got.strip(b" "):
+            t.unread(got)
+            return ""
+        return got.decode()
+
+    def _read_prompt(self, deadline: Deadline) -> tuple[bytes, bytes]:
+        """Read the board's answer to a line up to the next prompt: (output, prompt).
+
+        A prompt normally starts a line; ``... `` may be followed by auto-indent spaces, which
+        are left unread for ``_read_auto_indent``. Output that does not end in a newline runs
+        into the prompt (``x>>> ``): accepted when the board then stays silent, as it does at
+        a prompt.
+        """
+        t = self.repl.transport
+        buf = bytearray(t.read_available())
+        while True:
+            found = _find_prompt(buf)
+            if found is not None:
+                at, prompt = found
+                certain = at == 0 or buf[at - 1 : at] == b"\n"
+                if certain or not (extra := t.drain(quiet=0.1, deadline=deadline.cap(0.2))):
+                    t.unread(bytes(buf[at + len(prompt) :]))
+                    return bytes(buf[:at]), prompt
+                buf += extra
+                continue
+            buf += t.read_some(deadline=deadline)
+
+
+def _ends_block(line: str, following: str) -> bool:
+    """Whether a person would press Enter on an empty line between these two source lines."""
+    if not line.startswith((" ", "\t")) or not following.strip():
+        return False
+    if following.startswith((" ", "\t", ")", "]", "}")):
+        return False
+    word = following.split(None, 1)[0].rstrip(":")
+    return word not in _BLOCK_CONTINUATIONS
+
+
+def _find_prompt(buf: bytearray) -> tuple[int, bytes] | None:
+    """Where a prompt ends the buffer: ``>>> `` last, or ``... `` followed only by spaces."""
+    if buf.endswith(PS1):
+        return len(buf) - len(PS1), PS1
+    body = buf.rstrip(b" ")
+    if len(body) < len(buf) and body.endswith(b"..."):
+        return len(body) - 3, PS2
+    return None
+
+
 # -- the doctest-style transcript player -----------------------------------------------------
 
 
@@ -165,7 +298,7 @@ class PlayResult:
 
 
 def play(
-    repl: Repl,
+    repl: Repl | FriendlyRepl,
     transcript: str,
     *,
     timeout: float = 10.0,
@@ -178,12 +311,13 @@ def play(
     the default ``ELLIPSIS``). An expected traceback matches on its header and its last line,
     as in doctest. Stops at the first mismatch.
     """
+    friendly = repl if isinstance(repl, FriendlyRepl) else FriendlyRepl(repl)
     examples = doctest.DocTestParser().get_examples(transcript)
     result = PlayResult()
     checker = doctest.OutputChecker()
     for example in examples:
         result.examples += 1
-        shown = repl.friendly(example.source, timeout=timeout)
+        shown = friendly.type(example.source, timeout=timeout)
         result.screen.append(shown.screen)
         got = shown.output
         if got and not got.endswith("\n"):

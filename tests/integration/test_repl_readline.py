@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.friendly import play
+from hil.friendly import FriendlyRepl, play
 from hil.repl import Mode, Repl
 from hil.transport import Transport
 
@@ -69,7 +69,9 @@ def repl() -> Iterator[Repl]:
 
 
 def test_nested_blocks_are_typed_without_doubled_indentation(repl: Repl) -> None:
-    shown = repl.friendly("for i in range(3):\n    if i:\n        print(i * 10)\nprint('done')")
+    shown = FriendlyRepl(repl).type(
+        "for i in range(3):\n    if i:\n        print(i * 10)\nprint('done')"
+    )
     assert shown.screen == (
         ">>> for i in range(3):\n"
         "...     if i:\n"
@@ -87,9 +89,9 @@ def test_dedent_inside_a_block_and_else(repl: Repl) -> None:
         "def sign(x):\n    if x < 0:\n        return -1\n    elif x:\n        return 1\n"
         "    return 0\n"
     )
-    repl.friendly(source)
-    assert repl.friendly("[sign(v) for v in (-5, 0, 7)]").output == "[-1, 0, 1]\n"
-    shown = repl.friendly("if 1 > 2:\n    print('no')\nelse:\n    print('yes')")
+    FriendlyRepl(repl).type(source)
+    assert FriendlyRepl(repl).type("[sign(v) for v in (-5, 0, 7)]").output == "[-1, 0, 1]\n"
+    shown = FriendlyRepl(repl).type("if 1 > 2:\n    print('no')\nelse:\n    print('yes')")
     assert shown.output == "yes\n"
 
 

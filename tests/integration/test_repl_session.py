@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from hil.errors import RemoteError
-from hil.friendly import play
+from hil.friendly import FriendlyRepl, play
 from hil.repl import Mode, Repl
 from hil.sim import SimBoard
 from hil.transcript import Direction
@@ -80,16 +80,18 @@ def test_uncaught_system_exit_soft_resets(repl: Repl) -> None:
 
 
 def test_friendly_repl_shows_what_a_person_sees(repl: Repl) -> None:
-    shown = repl.friendly("x = 6\nx * 7")
+    shown = FriendlyRepl(repl).type("x = 6\nx * 7")
     assert shown.screen == ">>> x = 6\n>>> x * 7\n42\n"
-    shown = repl.friendly("undefined_name")
+    shown = FriendlyRepl(repl).type("undefined_name")
     assert shown.error is not None and shown.error.type_name == "NameError"
     assert "Traceback (most recent call last):" in shown.screen
     assert repl.eval("x") == 6  # the friendly and raw REPL share __main__
 
 
 def test_friendly_compound_statement_with_auto_indent(repl: Repl) -> None:
-    shown = repl.friendly("for i in range(3):\n    if i:\n        print(i * 10)\nprint('done')")
+    shown = FriendlyRepl(repl).type(
+        "for i in range(3):\n    if i:\n        print(i * 10)\nprint('done')"
+    )
     assert shown.output == "done\n"
     assert "...             print(i * 10)" not in shown.screen  # no doubled indentation
     assert "10\n20\n" in shown.screen

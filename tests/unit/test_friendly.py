@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from replay_port import Script, ScriptedPort, cut_points
 
-from hil.friendly import auto_indent, keys_for_line, render_screen
+from hil.friendly import FriendlyRepl, auto_indent, keys_for_line, render_screen
 from hil.repl import Mode, Repl
 from hil.transport import Transport
 
@@ -69,7 +69,7 @@ FOR_LOOP: Script = [
 @pytest.mark.parametrize("cuts", cut_points(FOR_LOOP), ids=lambda c: f"cut{c[0]}-{len(c)}")
 def test_friendly_compound_statement(cuts: list[int]) -> None:
     repl = repl_for(FOR_LOOP, cuts)
-    shown = repl.friendly("for i in range(2):\n    print(i)\n")
+    shown = FriendlyRepl(repl).type("for i in range(2):\n    print(i)\n")
     assert shown.screen == ">>> for i in range(2):\n...     print(i)\n... \n0\n1\n"
     assert shown.output == "0\n1\n"
     assert shown.error is None
