@@ -2,7 +2,7 @@
 # a file on flash, so that a second execution would show even if the module object were new.
 print("Loading expensive module...")
 
-_RUNS = "/expensive_module.runs"
+_RUNS = "expensive_module.runs"  # relative: "/" is not writable on every port (stm32: /flash)
 
 
 def _count_execution():
@@ -17,4 +17,4 @@ def _count_execution():
 
 
 executions = _count_execution()
-data = [i * i for i in range(1000)]  # stands for a huge dataset
+data = [i * i for i in range(100)]  # stands for a huge dataset (small: a micro:bit has 8 kB)

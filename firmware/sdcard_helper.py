@@ -1,31 +1,73 @@
 # sdcard_helper: mounts the board's SD card once; the "mounted" flag is module state, shared by
-# every importer because a module is executed once and cached in sys.modules.
+# every importer because a module's body runs once and the module object is cached.
 #
-# The driver comes from sd_config.py, which the test fixtures write for each board from its rack
-# entry (no port is hard-coded here):
+# What it mounts comes from sd_config.py, which the test fixtures write for each board (no port
+# is hard-coded here):
 #   DRIVER = "machine.SDCard" (esp32, mimxrt, virtual), "pyb.SDCard" (stm32) or "sdcard-spi"
-#   (micropython-lib's sdcard over SPI: rp2, samd); SLOT, SPI, PINS, MOUNT as that driver needs.
+#   (micropython-lib's sdcard over SPI: rp2, samd); SLOT, SPI, PINS as that driver needs.
+#   DRIVER = None: the board has no card. A stand-in takes its place, so that the import claims
+#   hold on every board: a RAM disk, formatted at the first mount, where the firmware can mount
+#   one; else the flag alone (nothing is mounted).
+# BACKEND says which: "card", "ram" or "state", from the first mount() on. Runs on MicroPython
+# 1.9 too (no f-strings, no vfs module).
 import os
 
 try:
     import vfs
-except ImportError:  # firmware older than v1.23 keeps mount() in os
+except ImportError:  # firmware older than v1.23 keeps mount() and the Vfs classes in os
     vfs = os
 
-import config
-
 _mounted = False
+BACKEND = None
+_ram = None  # the stand-in's RAM disk: made at the first mount, kept across remounts
 
 
-def _settings():
-    import sd_config
+def _backend():
+    if sd_config.DRIVER:
+        return "card"
+    if hasattr(vfs, "mount") and (hasattr(vfs, "VfsFat") or hasattr(vfs, "VfsLfs2")):
+        return "ram"
+    return "state"
 
-    return sd_config
+
+class RamDisk:
+    """A block device in RAM (the block protocol of vfs: FAT and LittleFS both use it)."""
+
+    def __init__(self, blocks, size=512):
+        self.size = size
+        self.data = bytearray(blocks * size)
+
+    def readblocks(self, n, buf, offset=0):
+        start = n * self.size + offset
+        buf[:] = memoryview(self.data)[start : start + len(buf)]
+
+    def writeblocks(self, n, buf, offset=0):
+        start = n * self.size + offset
+        self.data[start : start + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return len(self.data) // self.size
+        if op == 5:  # block size
+            return self.size
+        if op == 6:  # erase a block (LittleFS): nothing to do in RAM
+            return 0
+        return None
 
 
-def _card(cfg):
+def _ram_volume():
+    global _ram
+    fs = getattr(vfs, "VfsFat", None) or vfs.VfsLfs2  # FAT first: what a card holds
+    if _ram is None:
+        _ram = RamDisk(64)  # 32 kB: room for a few small files
+        fs.mkfs(_ram)
+    return fs(_ram)
+
+
+def _card():
     import machine
 
+    cfg = sd_config
     if cfg.DRIVER == "machine.SDCard":
         kwargs = {} if cfg.SLOT is None else {"slot": cfg.SLOT}
         for name in ("sck", "mosi", "miso", "cs"):
@@ -45,34 +87,45 @@ def _card(cfg):
     raise ValueError("unknown SD driver " + repr(cfg.DRIVER))
 
 
-def _mounted_at(path):
-    return any(point == path for _, point in vfs.mount()) if hasattr(vfs, "mount") else False
-
-
 def mount():
-    """Mount the card at config.SD_MOUNT_POINT; idempotent. Raises OSError when it cannot."""
-    global _mounted
+    """Mount the card (or its stand-in) at config.SD_MOUNT_POINT; idempotent.
+    Raises OSError when it cannot."""
+    global _mounted, config, sd_config, BACKEND
     if _mounted:
         return True
-    cfg = _settings()
+    # Imported here, not at the top: a micro:bit (MicroPython 1.9) runs out of stack importing
+    # modules from files three deep (REPL, test_simple, this module, config), even one more
+    # function call deep.
+    import config
+    import sd_config
+
+    BACKEND = _backend()
     point = config.SD_MOUNT_POINT
-    if cfg.DRIVER == "pyb.SDCard":
+    if BACKEND == "ram":
+        try:
+            volume = _ram_volume()
+        except MemoryError:  # no room for a RAM disk on this board: the flag alone
+            BACKEND = "state"
+        else:
+            vfs.mount(volume, point)
+    elif sd_config.DRIVER == "pyb.SDCard":
         # stm32 firmware mounts a present card at /sd by itself, at boot and after soft resets
-        if not _mounted_at(point):
+        if point[1:] not in os.listdir("/"):
             import pyb
 
             vfs.mount(pyb.SDCard(), point)
-    else:
-        vfs.mount(_card(cfg), point)
+    elif BACKEND == "card":
+        vfs.mount(_card(), point)
     _mounted = True
     return True
 
 
 def unmount():
-    """Unmount the card if this module mounted it."""
+    """Unmount the card (or its stand-in) if this module mounted it."""
     global _mounted
     if _mounted:
-        vfs.umount(config.SD_MOUNT_POINT)
+        if BACKEND != "state":
+            vfs.umount(config.SD_MOUNT_POINT)
         _mounted = False
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.firmware import needs_sd
+from fixtures.sim_access import card_control
 from hil.errors import RemoteError
 
 pytestmark = pytest.mark.board(capabilities=["sd"])
@@ -28,12 +30,6 @@ def remount(board) -> None:
     board.exec("import sdcard_helper\nsdcard_helper.unmount()\nsdcard_helper.mount()")
 
 
-def sim_control(entry):
-    from hil.sim.control import SimControl
-
-    return SimControl(entry.port_spec.value)
-
-
 def test_mount_puts_the_card_in_the_mount_table(sd) -> None:
     assert sd.mount_point in mount_points(sd.board)
     assert sd.board.eval("sdcard_helper.is_mounted()") is True
@@ -42,14 +38,18 @@ def test_mount_puts_the_card_in_the_mount_table(sd) -> None:
 def test_statvfs_agrees_with_the_card_size(sd) -> None:
     block, _, blocks = sd.board.eval(f"__import__('os').statvfs({sd.mount_point!r})")[1:4]
     volume = block * blocks
-    if sd.entry.is_virtual:
-        card = Path(sim_control(sd.entry).card_image()).stat().st_size
+    control = card_control(sd.entry)
+    if control is not None:
+        card = Path(control.card_image()).stat().st_size
     elif sd.entry.capabilities.sd.driver == "machine.SDCard":
         card = sd.board.eval(
             f"__import__('machine').SDCard({sd.entry.capabilities.sd.slot}).info()[0]"
         )
     else:
-        pytest.skip(f"the {sd.entry.capabilities.sd.driver} driver does not report the card size")
+        pytest.skip(
+            f"{sd.entry.id}: its {sd.entry.capabilities.sd.driver} driver does not report "
+            "the card size"
+        )
     # a FAT volume spans the card less its reserved sectors, FATs and root directory
     assert 0.9 * card <= volume <= card
 
@@ -83,15 +83,16 @@ def test_second_mount_is_harmless(sd) -> None:
 
 
 def test_host_reads_what_the_board_wrote(sd) -> None:
-    if not sd.entry.is_virtual:
-        pytest.skip("only a virtual board's card can be read by the host while in the slot")
+    control = card_control(sd.entry)
+    if control is None:
+        pytest.skip(f"{sd.entry.id}: the host cannot read this board's card in its slot")
     from pyfatfs.PyFatFS import PyFatFS
 
     data = os.urandom(2500)
     # a long name: FatFs stores short lower-case names as 8.3 with case flags pyfatfs ignores
     write(sd.board, sd.path("hil_written_by_the_board.bin"), data)
     sd.board.exec("sdcard_helper.unmount()")
-    fat = PyFatFS(str(sim_control(sd.entry).card_image()), read_only=True)
+    fat = PyFatFS(str(control.card_image()), read_only=True)
     try:
         with fat.openbin("/hil_written_by_the_board.bin") as f:
             assert f.read() == data
@@ -101,9 +102,12 @@ def test_host_reads_what_the_board_wrote(sd) -> None:
 
 
 def test_no_card_fails_cleanly(firmware, hil_board_entry) -> None:
-    if not hil_board_entry.is_virtual:
-        pytest.skip("pulling the card needs a virtual board (no card ejector on this rack)")
-    control = sim_control(hil_board_entry)
+    needs_sd(hil_board_entry)
+    control = card_control(hil_board_entry)
+    if control is None:
+        pytest.skip(
+            f"{hil_board_entry.id}: no card ejector (pulling the card needs a virtual board)"
+        )
     control.card_eject()
     try:
         firmware.exec("import sdcard_helper")

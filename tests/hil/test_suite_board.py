@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures.facts import skip_unless
+
 
 def test_board_runs_its_pinned_firmware(board, hil_board_entry, pytestconfig) -> None:
     if hil_board_entry.firmware is None:
-        pytest.skip(f"the rack does not pin the firmware of {hil_board_entry.id}")
+        pytest.skip(f"{hil_board_entry.id}: no firmware pin (the rack or run names none)")
     from hil.flash.manifest import load_manifest
     from hil.pytest_plugin import option
 
@@ -16,7 +18,9 @@ def test_board_runs_its_pinned_firmware(board, hil_board_entry, pytestconfig) ->
     assert entry.matches(board.eval(entry.version_expr))
 
 
-def test_board_identity(board) -> None:
+def test_board_identity(board, facts, hil_board_entry) -> None:
     identity = board.identity()
     assert identity.implementation == "micropython"
+    assert identity.platform
+    skip_unless(facts, hil_board_entry.id, "machine.unique_id")
     assert len(identity.unique_id) >= 8
