@@ -88,12 +88,14 @@ def microbit_board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Microbi
     except SimError as exc:
         pytest.skip(exc.what)
     state = tmp_path_factory.mktemp("microbit")
-    qemu = process.QemuProcess.start(image.pristine_image(state, firmware), state)
+    flat = image.pristine_image(state, firmware).read_bytes()
+    qemu = process.QemuProcess.start(flat, state)
     # Held open for the whole test: QEMU stops reading a pty nobody holds and looks again
     # only once a second, which would delay a test that reopens the port.
     holder = -1
     try:
         holder = os.open(qemu.pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        qemu.resume()
         process.wait_prompt(holder, 15.0, where=qemu.where)
         yield MicrobitBoard(qemu.pty, qemu)
     finally:

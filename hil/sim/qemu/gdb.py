@@ -4,10 +4,11 @@ Why: QEMU writes a loaded image into flash again on every reset, so the flash fi
 board keeps across a power cycle cannot be loaded with the firmware (the reset button would
 bring back the files of the last power-on). The gdbstub's memory write goes straight into the
 flash's storage and happens once: QEMU starts halted (``-S``), the saved filesystem pages are
-written here, and detaching lets the CPU run.
+written here, and the monitor's ``cont`` lets the CPU run (closing this connection without a
+detach leaves the VM halted).
 
-Only the few packets this needs, of the GDB remote serial protocol: ``M`` (write memory) and
-``D`` (detach, which resumes the VM). Every read has a deadline.
+Only the one packet this needs of the GDB remote serial protocol: ``M`` (write memory). Every
+read has a deadline.
 """
 
 from __future__ import annotations
@@ -62,10 +63,6 @@ class GdbWriter:
                     f"gdbstub refused a write at {address + offset:#x}: {answer!r}",
                     where=self.where,
                 )
-
-    def detach(self, deadline: Deadline | float = 5.0) -> None:
-        """Detach: QEMU lets the CPU run."""
-        self.request(b"D", as_deadline(deadline))
 
     def request(self, payload: bytes, deadline: Deadline) -> bytes:
         """Send one packet, wait for its ``+`` and its answer packet (which is acknowledged)."""

