@@ -1,14 +1,15 @@
 """A board: identity, code, files, deploy and resets, on top of its REPL.
 
 Everything here is Python source sent to the board through ``Repl``; nothing knows or cares
-whether the board is virtual. Board-side helpers run inside a throwaway function so the REPL's
-``__main__`` namespace (which tests inspect) is left as it was found.
+whether the board is virtual. The board-side programs are in ``hil.boardcode`` (each small,
+each leaving ``__main__`` as it was found), the encodings in ``hil.encoding``.
 
-File transfer is the hot path of a test run (deploying modules before every session), so
-``put`` sends each chunk as a Python bytes literal in which only the bytes the REPL or the
-lexer would act on are escaped (about 7 % overhead on random data, against 33 % for base64)
-when the board passes a one-time probe, and base64 otherwise; chunks are large so the per-exec
-round trips vanish, and the result is verified by sha256 on the board.
+Boards differ, so the board is asked once what it has (``facts``, see ``hil.probe``) and every
+helper picks its way from that: file chunks travel as 8-bit bytes literals where the lexer takes
+them (about 7 % overhead), else base64 through ``binascii``, else ASCII-escaped literals;
+``get`` reads base64 or ``repr`` lines; files are compared by sha256 where ``hashlib`` exists,
+else by Adler-32 and size computed in plain MicroPython; chunk sizes follow the free heap (a
+micro:bit has 7-9 kB); a flat filesystem (no ``os.mkdir``) takes ``/name`` as ``name``.
 """
 
 from __future__ import annotations
@@ -16,39 +17,45 @@ from __future__ import annotations
 import base64
 import contextlib
 import fnmatch
-import hashlib
 import posixpath
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hil import boardcode
+from hil.boardcode import helper
 from hil.deadline import Deadline, as_deadline
+from hil.encoding import (
+    ADLER32,
+    ADLER_STEP,
+    SHA256,
+    ascii_literal,
+    base64_call,
+    board_checksum,
+    bytes_literal,
+    checksum,
+    decode_repr_lines,
+)
 from hil.errors import HilError, LinkError, ProtocolError, RemoteError
 from hil.friendly import FriendlyRepl, FriendlyResult, PlayResult, play
+from hil.probe import BoardFacts, MissingFeature, probe
 from hil.repl import Repl, parse_value
 from hil.transcript import Transcript
 from hil.transport import Transport
 
-#: Bytes a raw-paste/raw REPL or the lexer would act on inside ``b'...'``: Ctrl-A..D, NUL,
-#: CR/LF (the lexer turns CR into LF), the backslash and the quote.
-_LITERAL_ESCAPES = {
-    0x00: b"\\x00",
-    0x01: b"\\x01",
-    0x02: b"\\x02",
-    0x03: b"\\x03",
-    0x04: b"\\x04",
-    0x0A: b"\\n",
-    0x0D: b"\\r",
-    0x5C: b"\\\\",
-    0x27: b"\\'",
-}
-_LITERAL_SPECIAL = re.compile(b"[\x00-\x04\n\r\\\\']")
+__all__ = ["Board", "DeployReport", "FileInfo", "Identity", "bytes_literal"]
 
-#: File bytes per ``put`` exec. Large chunks amortise the exec round trips; the board holds
-#: about twice a chunk in RAM while compiling it, which every supported port can afford.
+#: Most file bytes per ``put`` exec. Large chunks amortise the exec round trips; the board
+#: holds several times a chunk in RAM while receiving and compiling it, so a board with a
+#: small heap gets smaller ones (``HEAP_PER_CHUNK``).
 PUT_CHUNK = 4096
+#: Fewest file bytes per ``put`` exec, however small the heap.
+MIN_CHUNK = 64
+#: Free heap needed per chunk byte: the source line, the lexer's copy, the bytes object and
+#: the compiled constant, with room to spare for fragmentation (a micro:bit with 7.3 kB free
+#: took 896-byte chunks and failed at 918; a chunk that still fails is halved and resent).
+HEAP_PER_CHUNK = 10
 #: File bytes per line of ``get`` output (a multiple of 3: base64 lines concatenate).
 GET_CHUNK = 3 * 512
 #: Bytes per second ``put`` budgets for: a quarter of 9600 baud (raw-paste flow control, the
@@ -61,114 +68,17 @@ EXEC_MARGIN = 5.0
 CLEANUP_TIMEOUT = 5.0
 
 
-def bytes_literal(data: bytes) -> bytes:
-    """``data`` as MicroPython source for a bytes literal, escaping only what must be."""
-    return b"b'" + _LITERAL_SPECIAL.sub(lambda m: _LITERAL_ESCAPES[m.group()[0]], data) + b"'"
-
-
-def _helper(body: str, *args: Any) -> str:
-    """Board code that runs ``body`` inside a function and removes the function afterwards."""
-    params = ", ".join(f"a{i}" for i in range(len(args)))
-    indented = "".join("    " + line + "\n" for line in body.strip("\n").split("\n"))
-    call = ", ".join(repr(a) for a in args)
-    return f"def _hil({params}):\n{indented}try:\n    _hil({call})\nfinally:\n    del _hil\n"
-
-
-_IDENTITY = """
-import sys, os
-try:
-    import machine, binascii
-    uid = binascii.hexlify(machine.unique_id()).decode()
-except Exception:
-    uid = ''
-try:
-    u = os.uname()
-    un = {'sysname': u[0], 'nodename': u[1], 'release': u[2], 'version': u[3], 'machine': u[4]}
-except Exception:
-    un = {}
-i = sys.implementation
-print(repr((i.name, tuple(i.version), getattr(i, '_machine', ''), sys.platform, un, uid)))
-"""
-
-_SHA256 = """
-import hashlib, binascii
-r = {}
-for p in a0:
-    try:
-        f = open(p, 'rb')
-    except OSError:
-        r[p] = None
-        continue
-    h = hashlib.sha256()
-    b = bytearray(1024)
-    with f:
-        while True:
-            n = f.readinto(b)
-            if not n:
-                break
-            h.update(b[:n] if n < 1024 else b)
-    r[p] = binascii.hexlify(h.digest()).decode()
-print(repr(r))
-"""
-
-_LS = """
-import os
-r = []
-for e in os.ilistdir(a0):
-    d = e[1] == 0x4000
-    s = e[3] if len(e) > 3 and e[3] >= 0 else (0 if d else os.stat(a0.rstrip('/') + '/' + e[0])[6])
-    r.append((e[0], d, s))
-print(repr(r))
-"""
-
-_MKDIR = """
-import os
-parts = a0.strip('/').split('/')
-paths = ['/' * a0.startswith('/') + '/'.join(parts[:i + 1]) for i in range(len(parts))]
-for p in paths if a1 else paths[-1:]:
-    try:
-        os.mkdir(p)
-    except OSError as e:
-        if e.errno != 17 or not (a2 or p != a0):
-            raise
-"""
-
-_RM = """
-import os
-def rm(p):
-    try:
-        os.remove(p)
-    except OSError:
-        if not a1:
-            raise
-        for e in os.ilistdir(p):
-            rm(p.rstrip('/') + '/' + e[0])
-        os.rmdir(p)
-rm(a0)
-"""
-
-_GET = """
-import sys
-from binascii import b2a_base64
-with open(a0, 'rb') as f:
-    while True:
-        b = f.read(a1)
-        if not b:
-            break
-        sys.stdout.write(b2a_base64(b))
-"""
-
-
 @dataclass(frozen=True)
 class Identity:
-    """Who the board is: ``sys.implementation``, ``os.uname()`` and ``machine.unique_id()``."""
+    """Who the board is: ``sys.implementation``, ``os.uname()`` and ``machine.unique_id()``
+    (hex, None where the board has no unique id)."""
 
     implementation: str
     version: tuple[Any, ...]
     machine: str
     platform: str
     uname: dict[str, str]
-    unique_id: str
+    unique_id: str | None
 
     @property
     def release(self) -> str:
@@ -191,12 +101,19 @@ class DeployReport:
 
 
 class Board:
-    """One MicroPython board behind a REPL."""
+    """One MicroPython board behind a REPL.
 
-    def __init__(self, repl: Repl, *, name: str | None = None) -> None:
+    ``facts`` (given, or probed on first need) choose how files travel; give them when the
+    board is known (a rack entry, a test) to skip the probe.
+    """
+
+    def __init__(
+        self, repl: Repl, *, name: str | None = None, facts: BoardFacts | None = None
+    ) -> None:
         self.repl = repl
         self.name = name or repl.where
-        self.put_chunk = PUT_CHUNK
+        self._facts = facts
+        self._put_chunk: int | None = None
         self._identity: Identity | None = None
         self._literal_ok: bool | None = None
         self._friendly = FriendlyRepl(repl)
@@ -242,6 +159,48 @@ class Board:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- what the board has ------------------------------------------------------------------
+
+    @property
+    def facts(self) -> BoardFacts:
+        """What the board has (``hil.probe``), asked once per Board object."""
+        return self.probe()
+
+    def probe(self, *, refresh: bool = False) -> BoardFacts:
+        """Run the probe (once, or again with ``refresh``) and return the facts."""
+        if self._facts is None or refresh:
+            self._facts = probe(self)
+        return self._facts
+
+    @property
+    def put_chunk(self) -> int:
+        """File bytes per ``put`` exec: ``PUT_CHUNK``, less on a small heap."""
+        if self._put_chunk is not None:
+            return self._put_chunk
+        free = self.facts.mem_free
+        if free is None:
+            return PUT_CHUNK
+        return max(MIN_CHUNK, min(PUT_CHUNK, free // HEAP_PER_CHUNK))
+
+    @put_chunk.setter
+    def put_chunk(self, size: int) -> None:
+        self._put_chunk = size
+
+    @property
+    def checksum_kind(self) -> str:
+        """How files are compared: ``"sha256"`` with ``hashlib``, else ``"adler32"``."""
+        return SHA256 if self.facts.has("hashlib") else ADLER32
+
+    def _path(self, path: str) -> str:
+        """A board path as the board's filesystem takes it: on a flat one (no ``os.mkdir``:
+        micro:bit) ``/name`` is ``name``, and deeper paths cannot exist."""
+        if self.facts.has("os.mkdir"):
+            return path
+        name = path.lstrip("/")
+        if "/" in name or not name:
+            raise MissingFeature(f"path {path!r}", ["os.mkdir"], where=self.name)
+        return name
+
     # -- code --------------------------------------------------------------------------------
 
     def exec(
@@ -277,13 +236,13 @@ class Board:
     def identity(self, *, refresh: bool = False) -> Identity:
         """Implementation, ``os.uname()`` and ``machine.unique_id()`` as hex (cached)."""
         if self._identity is None or refresh:
-            name, version, machine, platform, uname, uid = self._run_value(_IDENTITY)
+            name, version, machine, platform, uname, uid = self._run_value(boardcode.IDENTITY)
             self._identity = Identity(name, tuple(version), machine, platform, uname, uid)
         return self._identity
 
-    def _run_value(self, code: str, *args: Any, timeout: Deadline | float = 10.0) -> Any:
+    def _run_value(self, body: str, *args: Any, timeout: Deadline | float = 10.0) -> Any:
         """Run a helper that prints one ``repr``; return the value."""
-        out = self.repl.exec(_helper(code, *args), timeout=timeout)
+        out = self.repl.exec(helper(body, *args), timeout=timeout)
         try:
             return parse_value(_text(out))
         except ValueError as exc:
@@ -314,27 +273,69 @@ class Board:
     # -- files -------------------------------------------------------------------------------
 
     def ls(self, path: str = "/") -> list[FileInfo]:
-        return [FileInfo(n, d, s) for n, d, s in self._run_value(_LS, path)]
+        """Entries of a directory: name, whether it is one, size (0 for directories)."""
+        if self.facts.has("os.ilistdir"):
+            entries = self._run_value(boardcode.LS, path)
+        else:
+            dirs = self.facts.has("os.mkdir")
+            if not dirs and path.strip("/"):
+                raise MissingFeature(f"ls({path!r})", ["os.mkdir"], where=self.name)
+            entries = self._run_value(boardcode.LS_PLAIN, path, dirs)
+        return [FileInfo(n, d, s) for n, d, s in entries]
 
     def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> None:
-        self.repl.exec(_helper(_MKDIR, path, parents, exist_ok))
+        if not self.facts.has("os.mkdir"):
+            raise MissingFeature(f"mkdir({path!r})", ["os.mkdir"], where=self.name)
+        self.repl.exec(helper(boardcode.MKDIR, path, parents, exist_ok))
 
     def rm(self, path: str, *, recursive: bool = False) -> None:
-        self.repl.exec(_helper(_RM, path, recursive))
+        self.repl.exec(helper(boardcode.RM, self._path(path), recursive))
 
     def sha256(self, path: str) -> str | None:
-        """Hex sha256 of a board file, None when it does not exist."""
+        """Hex sha256 of a board file, None when it does not exist. Needs ``hashlib`` on the
+        board (``MissingFeature`` otherwise): ``checksum`` works on every board."""
         return self.sha256_many([path])[path]
 
     def sha256_many(
         self, paths: Iterable[str], *, timeout: Deadline | float = 60.0
     ) -> dict[str, str | None]:
-        return self._run_value(_SHA256, list(paths), timeout=timeout)
+        if not self.facts.has("hashlib"):
+            raise MissingFeature("sha256", ["hashlib"], where=self.name)
+        return self._run_value(boardcode.SHA256, list(paths), timeout=timeout)
+
+    def checksum(self, path: str) -> str | None:
+        """A board file's checksum token (``sha256:<hex>`` or ``adler32:<hex>:<size>``, see
+        ``checksum_kind``; ``hil.encoding.checksum`` gives the same for host bytes), None when
+        the file does not exist."""
+        return self.checksums([path])[path]
+
+    def checksums(
+        self, paths: Iterable[str], *, timeout: Deadline | float = 60.0
+    ) -> dict[str, str | None]:
+        """``checksum`` of several files in one exec, keyed by the paths given."""
+        wanted = list(paths)
+        kind = self.checksum_kind
+        local = [self._path(p) for p in wanted]
+        if kind == SHA256:
+            answer = self._run_value(boardcode.SHA256, local, timeout=timeout)
+        else:
+            answer = self._run_value(boardcode.ADLER32, local, ADLER_STEP, timeout=timeout)
+        return {p: board_checksum(answer[q], kind) for p, q in zip(wanted, local, strict=True)}
 
     def get(self, path: str, *, timeout: float = 120.0) -> bytes:
-        """A board file's content (sent base64: the raw REPL's stdout is not binary safe)."""
-        out = self.repl.exec(_helper(_GET, path, GET_CHUNK), timeout=timeout)
-        return base64.b64decode(b"".join(out.split()))
+        """A board file's content (the raw REPL's stdout is not binary safe: base64 with
+        ``binascii``, else one ``repr`` per line)."""
+        if self.facts.has("binascii"):
+            out = self.repl.exec(
+                helper(boardcode.GET_BASE64, self._path(path), GET_CHUNK), timeout=timeout
+            )
+            return base64.b64decode(b"".join(out.split()))
+        step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 4 * GET_CHUNK) // 32))
+        out = self.repl.exec(helper(boardcode.GET_REPR, self._path(path), step), timeout=timeout)
+        try:
+            return decode_repr_lines(out)
+        except ValueError as exc:
+            raise ProtocolError(f"get({path!r}): {exc}", where=self.name) from exc
 
     def put(
         self,
@@ -349,22 +350,36 @@ class Board:
         ``timeout`` bounds the whole transfer, verification included, and defaults to what the
         data needs at a slow 9600 baud plus margin: a transfer that is merely slow must not
         fail. Each exec is also capped to what its own chunk needs at that rate, so a stall is
-        noticed after one chunk's budget rather than the whole transfer's.
+        noticed after one chunk's budget rather than the whole transfer's. ``verify`` compares
+        the board's checksum of the written file with the data's.
         """
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         deadline = as_deadline(timeout if timeout is not None else 10.0 + len(data) / SLOW_RATE)
-        encode = self._chunk_encoder()
+        encode, base64_used = self._chunk_encoder()
         step = self.put_chunk
-        self.repl.note(f"put {len(data)} bytes to {path}")
-        self._put_exec(
-            f"_hil_f = open({path!r}, 'wb')\n_hil_w = _hil_f.write\n"
-            "from binascii import a2b_base64 as _hil_a\n".encode(),
-            deadline,
+        if encode is ascii_literal:
+            step = max(MIN_CHUNK, step // 3)  # up to 4 source bytes per data byte
+        target = self._path(path)
+        self.repl.note(f"put {len(data)} bytes to {target}")
+        opening = boardcode.PUT_OPEN.format(path=target) + (
+            boardcode.PUT_BASE64 if base64_used else ""
         )
-        cleanup = b"_hil_f.close()\ndel _hil_f, _hil_w, _hil_a\n"
+        self._put_exec(opening.encode(), deadline)
+        cleanup = (boardcode.PUT_CLOSE_BASE64 if base64_used else boardcode.PUT_CLOSE).encode()
         try:
-            for start in range(0, len(data), step):
-                self._put_exec(b"_hil_w(" + encode(data[start : start + step]) + b")", deadline)
+            start = 0
+            while start < len(data):
+                try:
+                    self._put_exec(b"_hil_w(" + encode(data[start : start + step]) + b")", deadline)
+                except RemoteError as exc:
+                    # The heap could not hold the chunk's source (a fragmented small heap):
+                    # the statement never ran, so the same bytes go again in smaller chunks.
+                    if exc.type_name != "MemoryError" or step <= MIN_CHUNK:
+                        raise
+                    step = self._put_chunk = max(MIN_CHUNK, step // 2)
+                    self.repl.note(f"MemoryError: put chunks of {step} bytes from now on")
+                    continue
+                start += step
         except BaseException:
             # Best effort: close the file if the board still listens, but the error that
             # stopped the transfer is the one to report.
@@ -373,32 +388,39 @@ class Board:
             raise
         self._put_exec(cleanup, deadline)
         if verify:
-            got = self.sha256_many([path], timeout=deadline)[path]
-            if got != hashlib.sha256(data).hexdigest():
+            kind = self.checksum_kind
+            got = self.checksums([path], timeout=deadline)[path]
+            sent = checksum(data, kind)
+            if got != sent:
                 raise LinkError(
-                    f"{path}: data corrupted in transit (sha256 on the board {got}, "
-                    f"sent {hashlib.sha256(data).hexdigest()})",
+                    f"{path}: data corrupted in transit (on the board {got}, sent {sent})",
                     where=self.name,
                     tail=self.transport.tail,
                 )
 
-    def _put_exec(self, code: bytes, deadline: Deadline) -> None:
-        """One exec of a ``put``: within the transfer's deadline and what ``code`` needs."""
-        self.repl.exec(code, timeout=deadline.cap(EXEC_MARGIN + len(code) / SLOW_RATE))
+    def _put_exec(self, chunk: bytes, deadline: Deadline) -> None:
+        """One exec of a ``put``: within the transfer's deadline and what ``chunk`` needs."""
+        self.repl.exec(chunk, timeout=deadline.cap(EXEC_MARGIN + len(chunk) / SLOW_RATE))
 
-    def _chunk_encoder(self) -> Callable[[bytes], bytes]:
-        """The densest encoding this board is known to take (probed once per board)."""
+    def _chunk_encoder(self) -> tuple[Callable[[bytes], bytes], bool]:
+        """The densest encoding this board takes, and whether it is base64 (``_hil_a``).
+
+        8-bit literals are tried once per board (an eval of all 256 byte values); then
+        base64 where the board has ``binascii``, else ASCII-escaped literals.
+        """
         if self._literal_ok is None:
-            probe = bytes(range(256))
+            sample = bytes(range(256))
             try:
-                back = self.repl.eval(bytes_literal(probe))
-            except (RemoteError, ProtocolError):  # the board rejects the probe: base64 for it
+                back = self.repl.eval(bytes_literal(sample))
+            except (RemoteError, ProtocolError):  # the board rejects the probe
                 back = None
-            self._literal_ok = back == probe
+            self._literal_ok = back == sample
             self.repl.note(f"8-bit bytes literals {'work' if self._literal_ok else 'fail'}")
         if self._literal_ok:
-            return bytes_literal
-        return lambda chunk: b"_hil_a(b'" + base64.b64encode(chunk) + b"')"
+            return bytes_literal, False
+        if self.facts.has("binascii"):
+            return base64_call, True
+        return ascii_literal, False
 
     def deploy(
         self,
@@ -407,8 +429,8 @@ class Board:
         *,
         exclude: Iterable[str] = ("__pycache__", "*.pyc", ".*"),
     ) -> DeployReport:
-        """Copy a local directory tree to the board, skipping files whose sha256 already
-        matches (one hashing exec for the whole tree, then only what changed)."""
+        """Copy a local directory tree to the board, skipping files whose checksum already
+        matches (one checksum exec for the whole tree, then only what changed)."""
         root = Path(local_dir)
         patterns = tuple(exclude)
         files: dict[str, Path] = {}
@@ -421,11 +443,12 @@ class Board:
         report = DeployReport()
         if not files:
             return report
-        remote = self.sha256_many(files)
+        remote = self.checksums(files)
+        kind = self.checksum_kind
         made: set[str] = set()
         for path, local in files.items():
             data = local.read_bytes()
-            if remote.get(path) == hashlib.sha256(data).hexdigest():
+            if remote.get(path) == checksum(data, kind):
                 report.skipped.append(path)
                 continue
             parent = posixpath.dirname(path)

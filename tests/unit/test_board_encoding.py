@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from hil.board import _GET, _LS, _MKDIR, _RM, _SHA256, Board, _helper, bytes_literal
+from hil import boardcode
+from hil.board import Board
+from hil.boardcode import helper
 from hil.deadline import Deadline, as_deadline
+from hil.encoding import bytes_literal
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RemoteError
+from hil.probe import BoardFacts
 
 MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent))
+#: A board with every convenience (the facts a probe of our virtual board gives, less the card).
+EVERYTHING = BoardFacts.everything()
 
 
 def test_bytes_literal_escapes_only_what_the_repl_and_lexer_act_on() -> None:
@@ -48,15 +54,19 @@ def test_micropython_reads_the_literal_back_exactly(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "args"),
     [
-        (_LS, ("/lib",)),
-        (_SHA256, (["/a.py", "/b'q.py"],)),
-        (_MKDIR, ("/a/b", True, True)),
-        (_RM, ("/a", True)),
-        (_GET, ("/x.bin", 1536)),
+        (boardcode.LS, ("/lib",)),
+        (boardcode.LS_PLAIN, ("/lib", True)),
+        (boardcode.SHA256, (["/a.py", "/b'q.py"],)),
+        (boardcode.ADLER32, (["/a.py"], 256)),
+        (boardcode.MKDIR, ("/a/b", True, True)),
+        (boardcode.RM, ("/a", True)),
+        (boardcode.GET_BASE64, ("/x.bin", 1536)),
+        (boardcode.GET_REPR, ("/x.bin", 256)),
+        (boardcode.IDENTITY, ()),
     ],
 )
 def test_helpers_are_valid_python_and_clean_up_after_themselves(body: str, args: tuple) -> None:
-    code = _helper(body, *args)
+    code = helper(body, *args)
     compile(code, "<helper>", "exec")
     assert code.rstrip().endswith("del _hil")
 
@@ -111,7 +121,7 @@ def _is_cleanup(code: bytes) -> bool:
 
 def test_put_gives_each_chunk_what_it_needs_not_the_whole_budget() -> None:
     repl = ScriptedRepl()
-    board = Board(repl)  # type: ignore[arg-type]
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
     board.put(os.urandom(3 * board.put_chunk), "/x.bin", timeout=1000.0, verify=False)
     chunks = [budget for code, budget in repl.budgets if _is_chunk(code)]
     assert len(chunks) == 3
@@ -127,7 +137,7 @@ def test_a_stalled_chunk_fails_after_its_own_budget_and_is_what_put_reports() ->
             raise LinkError("port vanished", where="scripted")
 
     repl = ScriptedRepl(stall)
-    board = Board(repl)  # type: ignore[arg-type]
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
     with pytest.raises(BoardTimeout, match="stalled"):
         board.put(os.urandom(3 * board.put_chunk), "/x.bin", timeout=1000.0, verify=False)
     assert [_is_chunk(code) for code, _ in repl.budgets] == [False, True, False]
@@ -145,7 +155,7 @@ def test_put_shares_one_deadline_across_all_chunks() -> None:
             time.sleep(cost)
 
     repl = ScriptedRepl(slow)
-    board = Board(repl)  # type: ignore[arg-type]
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
     started = time.monotonic()
     with pytest.raises(BoardTimeout, match="out of time"):
         board.put(os.urandom(6 * board.put_chunk), "/x.bin", timeout=0.5, verify=False)
@@ -160,7 +170,7 @@ def test_a_board_error_during_put_is_not_hidden_by_a_failing_cleanup() -> None:
         if _is_cleanup(code):
             raise BoardTimeout("cleanup hung", where="scripted")
 
-    board = Board(ScriptedRepl(full))  # type: ignore[arg-type]
+    board = Board(ScriptedRepl(full), facts=EVERYTHING)  # type: ignore[arg-type]
     with pytest.raises(RemoteError, match="OSError: 28"):
         board.put(b"data", "/x.bin", verify=False)
 
@@ -170,7 +180,7 @@ def test_a_failing_cleanup_after_a_good_transfer_still_fails_put() -> None:
         if _is_cleanup(code):
             raise BoardTimeout("cleanup hung", where="scripted")
 
-    board = Board(ScriptedRepl(hung))  # type: ignore[arg-type]
+    board = Board(ScriptedRepl(hung), facts=EVERYTHING)  # type: ignore[arg-type]
     with pytest.raises(BoardTimeout, match="cleanup hung"):
         board.put(b"data", "/x.bin", verify=False)
 
@@ -184,7 +194,7 @@ def test_a_failing_cleanup_after_a_good_transfer_still_fails_put() -> None:
 )
 def test_a_board_that_rejects_the_probe_gets_base64(error: Exception) -> None:
     repl = ScriptedRepl(probe=error)
-    board = Board(repl)  # type: ignore[arg-type]
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
     board.put(b"\x00\xff", "/x.bin", verify=False)
     assert board._literal_ok is False
     (chunk,) = [code for code, _ in repl.budgets if _is_chunk(code)]
@@ -198,7 +208,7 @@ def test_a_link_failure_during_the_probe_propagates_and_is_probed_again(
     error: Exception,
 ) -> None:
     repl = ScriptedRepl(probe=error)
-    board = Board(repl)  # type: ignore[arg-type]
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
     with pytest.raises(type(error)):
         board.put(b"data", "/x.bin", verify=False)
     assert board._literal_ok is None  # not condemned to base64 by a flaky link

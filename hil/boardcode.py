@@ -1,0 +1,166 @@
+"""The small programs ``Board`` sends to a board, each in the variants that firmware needs.
+
+Why its own module: these are MicroPython source, not host code, and each must stay small (a
+micro:bit has 7-9 kB of heap to compile and run it in) and clean (``helper`` runs the body in a
+function that deletes itself, so the REPL's ``__main__``, which tests inspect, is left as it
+was found). The variants are chosen by ``Board`` from the board's probed facts; the host halves
+of their encodings are in ``hil.encoding``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def helper(body: str, *args: Any) -> str:
+    """Board code that runs ``body`` inside a function and removes the function afterwards."""
+    params = ", ".join(f"a{i}" for i in range(len(args)))
+    indented = "".join("    " + line + "\n" for line in body.strip("\n").split("\n"))
+    call = ", ".join(repr(a) for a in args)
+    return f"def _hil({params}):\n{indented}try:\n    _hil({call})\nfinally:\n    del _hil\n"
+
+
+#: ``machine.unique_id()`` as hex without ``binascii``; None where the board has none.
+IDENTITY = """
+import sys, os
+try:
+    import machine
+    uid = ''.join('%02x' % b for b in machine.unique_id())
+except Exception:
+    uid = None
+try:
+    un = dict(zip(('sysname', 'nodename', 'release', 'version', 'machine'), os.uname()))
+except Exception:
+    un = {}
+i = sys.implementation
+print(repr((i.name, tuple(i.version), getattr(i, '_machine', ''), sys.platform, un, uid)))
+"""
+
+#: a0: paths. sha256 per file, hex without ``binascii``; None for a missing file.
+SHA256 = """
+import hashlib
+r = {}
+for p in a0:
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        r[p] = None
+        continue
+    h = hashlib.sha256()
+    b = bytearray(512)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        h.update(b[:n] if n < 512 else b)
+    f.close()
+    r[p] = ''.join('%02x' % c for c in h.digest())
+print(repr(r))
+"""
+
+#: a0: paths, a1: bytes per step. Adler-32 in plain MicroPython, as (size, a, b): small
+#: integers only (the host joins them), modulo once per step.
+ADLER32 = """
+r = {}
+for p in a0:
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        r[p] = None
+        continue
+    a, b, n = 1, 0, 0
+    while True:
+        d = f.read(a1)
+        if not d:
+            break
+        n += len(d)
+        for c in d:
+            a += c
+            b += a
+        a %= 65521
+        b %= 65521
+    f.close()
+    r[p] = (n, a, b)
+print(repr(r))
+"""
+
+#: a0: directory. With ``os.ilistdir`` (sizes from the entries or ``os.stat``).
+LS = """
+import os
+r = []
+for e in os.ilistdir(a0):
+    d = e[1] == 0x4000
+    s = e[3] if len(e) > 3 and e[3] >= 0 else (0 if d else os.stat(a0.rstrip('/') + '/' + e[0])[6])
+    r.append((e[0], d, s))
+print(repr(r))
+"""
+
+#: a0: directory, a1: whether the filesystem has directories. Without ``os.ilistdir``:
+#: ``os.listdir`` plus ``os.stat``, or ``os.size`` on a flat filesystem (micro:bit).
+LS_PLAIN = """
+import os
+r = []
+for n in os.listdir(a0) if a1 else os.listdir():
+    if a1:
+        s = os.stat(a0.rstrip('/') + '/' + n)
+        d = s[0] & 0x4000 != 0
+        r.append((n, d, 0 if d else s[6]))
+    else:
+        r.append((n, False, os.size(n)))
+print(repr(r))
+"""
+
+MKDIR = """
+import os
+parts = a0.strip('/').split('/')
+paths = ['/' * a0.startswith('/') + '/'.join(parts[:i + 1]) for i in range(len(parts))]
+for p in paths if a1 else paths[-1:]:
+    try:
+        os.mkdir(p)
+    except OSError as e:
+        if e.args[0] != 17 or not (a2 or p != a0):
+            raise
+"""
+
+RM = """
+import os
+def rm(p):
+    try:
+        os.remove(p)
+    except OSError:
+        if not a1:
+            raise
+        for n in os.listdir(p):
+            rm(p.rstrip('/') + '/' + n)
+        os.rmdir(p)
+rm(a0)
+"""
+
+#: a0: path, a1: bytes per line (a multiple of 3, so base64 lines concatenate).
+GET_BASE64 = """
+import sys
+from binascii import b2a_base64
+with open(a0, 'rb') as f:
+    while True:
+        b = f.read(a1)
+        if not b:
+            break
+        sys.stdout.write(b2a_base64(b))
+"""
+
+#: a0: path, a1: bytes per line. Without ``binascii``: one ``repr`` per line.
+GET_REPR = """
+f = open(a0, 'rb')
+while True:
+    b = f.read(a1)
+    if not b:
+        break
+    print(repr(b))
+f.close()
+"""
+
+#: What ``put`` binds in ``__main__`` while a transfer runs (and deletes at the end).
+PUT_OPEN = "_hil_f = open({path!r}, 'wb')\n_hil_w = _hil_f.write\n"
+PUT_BASE64 = "from binascii import a2b_base64 as _hil_a\n"
+PUT_CLOSE = "_hil_f.close()\ndel _hil_f, _hil_w\n"
+PUT_CLOSE_BASE64 = "_hil_f.close()\ndel _hil_f, _hil_w, _hil_a\n"
