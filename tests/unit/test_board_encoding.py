@@ -3,6 +3,7 @@ compiler (the unix port from PyPI; not a board, just the lexer that a board runs
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import shutil
@@ -18,9 +19,19 @@ from hil import boardcode
 from hil.board import Board
 from hil.boardcode import helper
 from hil.deadline import Deadline, as_deadline
-from hil.encoding import bytes_literal
-from hil.errors import BoardTimeout, LinkError, ProtocolError, RemoteError
-from hil.probe import BoardFacts
+from hil.encoding import (
+    ADLER32,
+    ADLER_STEP,
+    SHA256,
+    ascii_literal,
+    board_checksum,
+    bytes_literal,
+    checksum,
+    decode_repr_lines,
+)
+from hil.errors import BoardTimeout, ConfigError, LinkError, ProtocolError, RemoteError
+from hil.probe import BoardFacts, MissingFeature
+from hil.repl import parse_value
 
 MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent))
 #: A board with every convenience (the facts a probe of our virtual board gives, less the card).
@@ -216,3 +227,135 @@ def test_a_link_failure_during_the_probe_propagates_and_is_probed_again(
     repl.probe = bytes(range(256))
     board.put(b"data", "/x.bin", verify=False)
     assert board._literal_ok is True
+
+
+# -- the fallbacks for firmware without binascii and hashlib --------------------------------------
+
+
+def test_ascii_literal_is_printable_ascii_and_reads_back() -> None:
+    data = bytes(range(256))
+    literal = ascii_literal(data)
+    assert all(0x20 <= c < 0x7F for c in literal)
+    assert ast.literal_eval(literal.decode()) == data
+    assert ascii_literal(b"a'b\\c") == b"b'a\\x27b\\x5cc'"
+
+
+@pytest.mark.parametrize(
+    ("data", "token"),
+    [
+        (b"", "adler32:00000001:0"),
+        (b"Wikipedia", "adler32:11e60398:9"),  # the reference value of the Adler-32 article
+        (b"abc", "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ],
+)
+def test_host_checksums_match_reference_values(data: bytes, token: str) -> None:
+    assert checksum(data, token.split(":")[0]) == token
+
+
+def _run_on_micropython(tmp_path: Path, body: str, *args: object) -> bytes:
+    script = tmp_path.parent / f"{tmp_path.name}-helper.py"
+    script.write_text(helper(body, *args))
+    out = subprocess.run([MICROPYTHON, str(script)], capture_output=True, timeout=60, check=True)
+    return out.stdout
+
+
+@pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
+def test_board_adler32_equals_the_host_checksum(tmp_path: Path) -> None:
+    files = {
+        "empty": b"",
+        "all": bytes(range(256)) * 3,
+        "ff": b"\xff" * 5000,  # the largest sums: stays exact across the per-step modulo
+        "random": os.urandom(7777),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [str(tmp_path / name) for name in files] + [str(tmp_path / "missing")]
+    answer = parse_value(
+        _run_on_micropython(tmp_path, boardcode.ADLER32, paths, ADLER_STEP).decode()
+    )
+    for name, data in files.items():
+        assert board_checksum(answer[str(tmp_path / name)], ADLER32) == checksum(data, ADLER32)
+    assert board_checksum(answer[str(tmp_path / "missing")], ADLER32) is None
+
+
+@pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
+def test_board_sha256_without_binascii_equals_the_host_checksum(tmp_path: Path) -> None:
+    data = os.urandom(3000)
+    (tmp_path / "f").write_bytes(data)
+    answer = parse_value(
+        _run_on_micropython(tmp_path, boardcode.SHA256, [str(tmp_path / "f")]).decode()
+    )
+    assert board_checksum(answer[str(tmp_path / "f")], SHA256) == checksum(data, SHA256)
+
+
+@pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
+def test_get_by_repr_lines_is_exact(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4 + b"'\"\\\r\n" + os.urandom(1000)
+    (tmp_path / "f").write_bytes(data)
+    out = _run_on_micropython(tmp_path, boardcode.GET_REPR, str(tmp_path / "f"), 100)
+    assert decode_repr_lines(out.replace(b"\n", b"\r\n")) == data  # as a board cooks it
+
+
+@pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
+def test_ls_without_ilistdir(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "f.bin").write_bytes(b"x" * 123)
+    out = _run_on_micropython(tmp_path, boardcode.LS_PLAIN, str(tmp_path), True)
+    assert sorted(parse_value(out.decode())) == [("f.bin", False, 123), ("sub", True, 0)]
+
+
+def test_decode_repr_lines_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(ValueError, match="not a bytes literal"):
+        decode_repr_lines(b"b'ok'\r\n'text'\r\n")
+
+
+# -- the Board's choices on firmware without conveniences, against a scripted REPL ---------------
+
+MICROBIT = BoardFacts("microbit", "micropython", (1, 9, 2), mem_free=7000, features=frozenset())
+
+
+def test_a_bare_board_whose_literal_probe_fails_gets_ascii_literals() -> None:
+    repl = ScriptedRepl(probe=RemoteError("SyntaxError", "", "SyntaxError:"))
+    board = Board(repl, facts=MICROBIT)  # type: ignore[arg-type]
+    board.put(b"\x00\xffA", "/x.bin", verify=False)
+    opening, chunk, closing = [code for code, _ in repl.budgets]
+    assert opening == b"_hil_f = open('x.bin', 'wb')\n_hil_w = _hil_f.write\n"  # flat: no '/'
+    assert chunk == b"_hil_w(b'\\x00\\xffA')"
+    assert closing == b"_hil_f.close()\ndel _hil_f, _hil_w\n"  # no binascii name to delete
+
+
+def test_chunks_follow_the_heap() -> None:
+    board = Board(ScriptedRepl(), facts=MICROBIT)  # type: ignore[arg-type]
+    assert board.put_chunk == 700
+    tiny = BoardFacts("x", "micropython", (1,), mem_free=100)
+    assert Board(ScriptedRepl(), facts=tiny).put_chunk == 64  # type: ignore[arg-type]
+    assert Board(ScriptedRepl(), facts=EVERYTHING).put_chunk == 4096  # type: ignore[arg-type]
+
+
+def test_a_memory_error_halves_the_chunk_and_resends_the_same_bytes() -> None:
+    written = bytearray()
+
+    def small_heap(code: bytes, budget: Deadline) -> None:
+        if _is_chunk(code):
+            if len(code) > 300:
+                raise RemoteError("MemoryError", "memory allocation failed", "MemoryError:")
+            written.extend(ast.literal_eval(code[len(b"_hil_w(") : -1].decode("latin-1")))
+
+    repl = ScriptedRepl(small_heap, probe=bytes(range(256)))
+    board = Board(repl, facts=MICROBIT)  # type: ignore[arg-type]
+    data = bytes(range(65, 91)) * 40
+    board.put(data, "/x.bin", verify=False)
+    assert bytes(written) == data
+    assert board.put_chunk == 175  # 700 -> 350 -> 175, kept for the next put
+
+
+def test_what_a_bare_board_cannot_do_is_a_usage_error_naming_the_feature() -> None:
+    board = Board(ScriptedRepl(), facts=MICROBIT)  # type: ignore[arg-type]
+    with pytest.raises(MissingFeature, match="lacks hashlib") as info:
+        board.sha256("/x.bin")
+    assert info.value.features == ["hashlib"] and isinstance(info.value, ConfigError)
+    with pytest.raises(MissingFeature, match=r"os\.mkdir"):
+        board.mkdir("/lib")
+    with pytest.raises(MissingFeature, match=r"os\.mkdir"):
+        board.put(b"x", "/lib/x.py")
+    assert board.checksum_kind == ADLER32
