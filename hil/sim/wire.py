@@ -24,6 +24,8 @@ TX_HIGH_WATER = 256 * 1024
 #: Most reads of a board's output in one drain (a board that keeps printing while it is being
 #: reset must not hold the loop).
 MAX_DRAIN_READS = 256
+#: A millionth of a byte time: ``ready`` counts a byte due within it as arrived.
+ROUNDING = 1e-6
 #: How long to wait before writing again to a port whose reader is behind.
 PORT_BUSY_RETRY = 0.005
 
@@ -75,7 +77,8 @@ class Wire:
             return len(self.queue)
         count = 0
         for start, size in self._segments:
-            done = min(size, int((now - start) * self.rate)) if now > start else 0
+            # (a byte due exactly now has arrived: float rounding must not keep it back)
+            done = min(size, int((now - start) * self.rate + ROUNDING)) if now > start else 0
             count += done
             if done < size:
                 break
