@@ -17,8 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.deadline import Deadline, wait_for
 from hil.errors import SimError
+from hil.sim.config import DEFAULT_KIND
 from hil.sim.control import SimControl
+from hil.sim.hosts import host_class
 
 __all__ = [
     "SimBoard",
@@ -30,6 +33,10 @@ __all__ = [
     "start",
     "stop",
 ]
+
+
+#: How long a server killed with SIGKILL may take to be gone.
+KILL_GRACE = 5.0
 
 
 def default_state_dir() -> Path:
@@ -70,6 +77,7 @@ def start(
     state_dir: str | Path | None = None,
     count: int = 1,
     *,
+    kind: str = DEFAULT_KIND,
     sd: str | None = None,
     sd_slot: int = 2,
     baud: int | None = None,
@@ -81,9 +89,11 @@ def start(
 ) -> SimRun:
     """Start ``count`` virtual boards in a new server process; return when all are ready.
 
+    ``kind`` picks the board kind (``hil.sim.hosts.HOST_KINDS``: "unix", "microbit").
     With ``owner_pid`` the server stops by itself once that process is gone (a test run that
     was killed must not leave boards behind); without it, it runs until ``stop``.
     """
+    host_class(kind)  # an unknown or missing kind is refused here, not in the server's log
     state = Path(state_dir) if state_dir else default_state_dir()
     state.mkdir(parents=True, exist_ok=True)
     running = running_pid(state)
@@ -93,6 +103,7 @@ def start(
             where=str(state),
         )
     cmd = [sys.executable, "-m", "hil.sim.server", "--state-dir", str(state), "--count", str(count)]
+    cmd += ["--kind", kind]
     if sd:
         cmd += ["--sd", sd, "--sd-slot", str(sd_slot)]
     if baud:
@@ -112,7 +123,7 @@ def start(
     finally:
         log.close()
     run = SimRun(state, proc.pid, [SimBoard(f"vb{i}", state / f"vb{i}") for i in range(count)])
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     try:
         for board in run.boards:
             while not (board.directory / "control.sock").exists():
@@ -121,12 +132,12 @@ def start(
                         f"server exited with {proc.returncode}: {_log_tail(state)}",
                         where=str(state),
                     )
-                if time.monotonic() > deadline:
+                if deadline.expired:
                     raise SimError(
                         f"server did not create {board.name} in {timeout}s", where=str(state)
                     )
                 time.sleep(0.01)
-            board.control.wait_ready(max(0.1, deadline - time.monotonic()))
+            board.control.wait_ready(max(0.1, deadline.remaining))
     except BaseException:
         run.stop()
         raise
@@ -175,14 +186,11 @@ def _stop_pid(state: Path, pid: int, timeout: float) -> None:
     """SIGTERM (clean shutdown), then SIGKILL of the whole session if it does not go."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.01)
+    wait_for(lambda: not _alive(pid), timeout, interval=0.01)
     if _alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while _alive(pid) and time.monotonic() < deadline + 5:
-            time.sleep(0.01)
+        wait_for(lambda: not _alive(pid), KILL_GRACE, interval=0.01)
     (state / "server.pid").unlink(missing_ok=True)
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import hil.sim
 from hil.errors import SimError
+from hil.sim.config import DEFAULT_KIND
 from hil.sim.control import SimControl
+from hil.sim.hosts import HOST_KINDS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +28,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     start = verb("start", "start N boards; prints each port, one per line", board=False)
     start.add_argument("-n", "--count", type=int, default=1)
+    start.add_argument(
+        "--kind",
+        choices=sorted(HOST_KINDS),
+        default=DEFAULT_KIND,
+        help=f"board kind (default: {DEFAULT_KIND}, the MicroPython unix port)",
+    )
     start.add_argument("--sd", metavar="SIZE", help="an SD card of SIZE (e.g. 64M) in each board")
     start.add_argument("--sd-slot", type=int, default=2)
     start.add_argument("--baud", type=int, metavar="RATE", help="throttle the link like a UART")
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         started = hil.sim.start(
             state,
             args.count,
+            kind=args.kind,
             sd=args.sd,
             sd_slot=args.sd_slot,
             baud=args.baud,

@@ -5,10 +5,10 @@ and fault injector, usable from any process (an xdist worker, the CLI, a rack po
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
+from hil.deadline import Deadline, wait_for
 from hil.errors import SimError
 from hil.sim.sockets import connect_unix
 
@@ -38,9 +38,9 @@ class SimControl:
             with sock:
                 sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
                 reply = bytearray()
-                deadline = time.monotonic() + self.timeout
+                deadline = Deadline(self.timeout)
                 while not reply.endswith(b"\n"):
-                    sock.settimeout(max(0.01, deadline - time.monotonic()))
+                    sock.settimeout(max(0.01, deadline.remaining))
                     chunk = sock.recv(65536)
                     if not chunk:
                         raise SimError(f"server closed the connection in {op!r}", where=self.name)
@@ -117,13 +117,15 @@ class SimControl:
         """Write a firmware image into the board's firmware slot; wait until it has booted."""
         before = self.status()["flashes"]
         self.request("flash", image=str(Path(image).resolve()), erase=erase)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def booted() -> dict[str, Any] | None:
             status = self.status()
-            if status["flashes"] > before and status["state"] == "ready":
-                return status
-            time.sleep(0.02)
-        raise SimError(f"flashing did not finish within {timeout}s", where=self.name)
+            return status if status["flashes"] > before and status["state"] == "ready" else None
+
+        status = wait_for(booted, timeout)
+        if status is None:
+            raise SimError(f"flashing did not finish within {timeout}s", where=self.name)
+        return status
 
     def bootloader(self) -> Path:
         """Put the board in its UF2 bootloader (as BOOTSEL + reset); returns the drive path."""
@@ -131,17 +133,20 @@ class SimControl:
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the board has booted to its prompt (polling its state)."""
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+        last: dict[str, Any] = {}
+
+        def ready() -> dict[str, Any] | None:
+            nonlocal last
             try:
-                status = self.status()
+                last = self.status()
             except SimError:
-                status = {}
-            if status.get("state") == "ready":
-                return status
-            time.sleep(0.02)
+                last = {}
+            return last if last.get("state") == "ready" else None
+
+        status = wait_for(ready, timeout)
+        if status is not None:
+            return status
         raise SimError(
-            f"board not ready within {timeout}s (state {status.get('state', 'unreachable')!r})",
+            f"board not ready within {timeout}s (state {last.get('state', 'unreachable')!r})",
             where=self.name,
         )

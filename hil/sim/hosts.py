@@ -81,26 +81,28 @@ class Host(Protocol):
     def flash(self, image: bytes, erase: bool = False) -> None: ...
 
 
+def missing_part(part: str) -> Callable[..., Any]:
+    """A verb of a part the kind lacks: it refuses with ``Unsupported`` naming the part (and is
+    marked, so that the control socket refuses it before reading any of the request's files)."""
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise unsupported(self.config, part)
+
+    refuse.missing_part = part  # type: ignore[attr-defined]
+    return refuse
+
+
 class WithoutOptionalParts:
     """Mixin for kinds without an SD slot, UF2 bootloader or writable firmware slot: each such
     verb refuses with ``Unsupported``. Override the ones the kind does have."""
 
     config: BoardConfig
 
-    def card_eject(self, slot: int | None) -> None:
-        raise unsupported(self.config, "SD slot")
-
-    def card_insert(self, slot: int | None, image: str | None, size: int | None) -> Path:
-        raise unsupported(self.config, "SD slot")
-
-    def enter_bootloader(self) -> Path:
-        raise unsupported(self.config, "UF2 bootloader")
-
-    def erase_flash(self) -> None:
-        raise unsupported(self.config, "flash filesystem to erase")
-
-    def flash(self, image: bytes, erase: bool = False) -> None:
-        raise unsupported(self.config, "firmware slot")
+    card_eject = missing_part("SD slot")
+    card_insert = missing_part("SD slot")
+    enter_bootloader = missing_part("UF2 bootloader")
+    erase_flash = missing_part("flash filesystem to erase")
+    flash = missing_part("firmware slot")
 
 
 HostFactory = Callable[[BoardConfig, Schedule], Host]

@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.sim import images
-from hil.sim.config import BoardConfig
-from hil.sim.host import BoardHost
+from hil.sim import images, verbs
+from hil.sim.config import DEFAULT_KIND, BoardConfig
+from hil.sim.hosts import HOST_KINDS, Host, host_class
 from hil.sim.sockets import bind_unix
 
 log = logging.getLogger("hil.sim")
@@ -42,8 +42,11 @@ log = logging.getLogger("hil.sim")
 OWNER_CHECK_INTERVAL = 0.5
 
 
+Handler = Callable[[], None]
+
+
 class ControlConnection:
-    def __init__(self, sock: socket.socket, board: BoardHost) -> None:
+    def __init__(self, sock: socket.socket, board: Host) -> None:
         self.sock = sock
         self.board = board
         self.inbuf = bytearray()
@@ -56,8 +59,9 @@ class Server:
         self.state_dir = state_dir
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
-        self.hosts = [BoardHost(config, self.schedule) for config in boards]
-        self.listeners: dict[int, tuple[socket.socket, BoardHost]] = {}
+        # Each board's host class by its kind (hil.sim.hosts): the loop drives any of them.
+        self.hosts: list[Host] = [host_class(c.kind)(c, self.schedule) for c in boards]
+        self.listeners: dict[int, tuple[socket.socket, Host]] = {}
         self.connections: dict[int, ControlConnection] = {}
         self.running = True
         # Signals wake the poll loop through this pipe (the handler only sets ``running``).
@@ -132,18 +136,19 @@ class Server:
                 wait = max(0.0, self.timers[0][0] - time.monotonic())
                 timeout = wait if timeout is None else min(timeout, wait)
             poller = select.poll()
-            readers: dict[int, Callable[[], None]] = {}
-            writers: dict[int, Callable[[], None]] = {}
+            # fd -> (handler, the board whose handler it is: crashed if the handler fails)
+            readers: dict[int, tuple[Handler, Host | None]] = {}
+            writers: dict[int, tuple[Handler, Host | None]] = {}
             for host in self.hosts:
-                readers.update(host.readers())
-                writers.update(host.writers())
-            readers[self.wakeup_r] = self._drain_wakeup
+                readers.update((fd, (h, host)) for fd, h in host.readers().items())
+                writers.update((fd, (h, host)) for fd, h in host.writers().items())
+            readers[self.wakeup_r] = (self._drain_wakeup, None)
             for fd in self.listeners:
-                readers[fd] = self._accept_for(fd)
+                readers[fd] = (self._accept_for(fd), None)
             for fd, conn in self.connections.items():
-                readers[fd] = self._read_for(conn)
+                readers[fd] = (self._read_for(conn), None)
                 if conn.outbuf:
-                    writers[fd] = self._write_for(conn)
+                    writers[fd] = (self._write_for(conn), None)
             for fd in set(readers) | set(writers):
                 mask = (select.POLLIN if fd in readers else 0) | (
                     select.POLLOUT if fd in writers else 0
@@ -155,19 +160,20 @@ class Server:
                 continue
             for fd, mask in events:
                 if mask & (select.POLLIN | select.POLLHUP | select.POLLERR) and fd in readers:
-                    self._guarded(readers[fd])
+                    self._guarded(*readers[fd])
                 if mask & select.POLLOUT and fd in writers:
-                    self._guarded(writers[fd])
+                    self._guarded(*writers[fd])
 
-    def _guarded(self, action: Callable[[], Any], host: BoardHost | None = None) -> Any:
+    def _guarded(self, action: Callable[[], Any], host: Host | None = None) -> Any:
         """One board's bug must not stop the others: log it, and that board is crashed."""
         try:
             return action()
         except Exception:
             log.exception("error in the server loop")
             owner = host or getattr(action, "__self__", None)
-            if isinstance(owner, BoardHost):
-                owner.crash()
+            if owner is not None and any(owner is h for h in self.hosts):
+                with contextlib.suppress(Exception):
+                    owner.crash()
             return None
 
     def _drain_wakeup(self) -> None:
@@ -225,57 +231,17 @@ class Server:
         self.connections.pop(conn.sock.fileno(), None)
         conn.sock.close()
 
-    def _handle(self, host: BoardHost, line: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(line)
-            op = request.pop("op")
-            result = self._dispatch(host, op, request)
-        except Exception as e:  # the server must outlive any bad request
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        return {"ok": True, **(result or {})}
+    def _handle(self, host: Host, line: bytes) -> dict[str, Any]:
+        return verbs.answer(line, lambda op, args: self._dispatch(host, op, args))
 
-    def _dispatch(self, host: BoardHost, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
-        if op == "status":
-            return host.status()
+    def _dispatch(self, host: Host, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The server's own verbs; the rest act on the board whose socket was asked."""
         if op == "boards":
             return {"boards": [h.status() for h in self.hosts]}
-        if op == "reset":
-            host.hard_reset()
-        elif op == "power":
-            host.power(bool(args["on"]))
-        elif op == "unplug":
-            host.usb_unplug()
-        elif op == "replug":
-            host.usb_replug(new_path=bool(args.get("new_path", False)))
-        elif op == "card_eject":
-            host.card_eject(_slot(args))
-        elif op == "card_insert":
-            card = host.card_insert(_slot(args), args.get("image"), args.get("size"))
-            return {"image": str(card)}
-        elif op == "fault":
-            kind = args.pop("kind")
-            host.set_fault(kind, args)
-        elif op == "clear_faults":
-            host.clear_faults()
-        elif op == "baud":
-            host.set_baud(int(args["rate"]) if args.get("rate") else None)
-        elif op == "bootloader":
-            return {"drive": str(host.enter_bootloader())}
-        elif op == "erase":
-            host.erase_flash()
-        elif op == "flash":
-            host.flash(Path(args["image"]).read_bytes(), erase=bool(args.get("erase", False)))
-        elif op == "shutdown":
+        if op == "shutdown":
             self.running = False
-        else:
-            raise ValueError(f"unknown request {op!r}")
-        return None
-
-
-def _slot(args: dict[str, Any]) -> int | None:
-    """The card slot a request names (None: the board's first slot)."""
-    slot = args.get("slot")
-    return None if slot is None else int(slot)
+            return None
+        return verbs.apply(host, op, args)
 
 
 def board_configs(args: argparse.Namespace) -> list[BoardConfig]:
@@ -286,6 +252,7 @@ def board_configs(args: argparse.Namespace) -> list[BoardConfig]:
             name=f"{args.prefix}{i}",
             directory=args.state_dir / f"{args.prefix}{i}",
             interpreter=interpreter,
+            kind=args.kind,
             board_name=args.board_name,
             mcu=args.mcu,
             uid=os.urandom(4).hex() + f"{i:04x}",
@@ -313,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hil.sim.server")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--count", type=int, default=1)
+    parser.add_argument(
+        "--kind", choices=sorted(HOST_KINDS), default=DEFAULT_KIND, help="board kind"
+    )
     parser.add_argument("--prefix", default="vb")
     parser.add_argument("--sd", default=None, help="card size per board, e.g. 64M")
     parser.add_argument("--sd-slot", type=int, default=2)

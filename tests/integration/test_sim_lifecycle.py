@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import hil.sim
+from hil.errors import SimError
 
 
 def alive(pid: int) -> bool:
@@ -55,7 +59,18 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
     hil_cmd = [sys.executable, "-m", "hil.cli", "sim"]
     try:
         started = subprocess.run(
-            [*hil_cmd, "start", "-n", "2", "--sd", "1M", "--state-dir", str(tmp_path)],
+            [
+                *hil_cmd,
+                "start",
+                "-n",
+                "2",
+                "--kind",
+                "unix",
+                "--sd",
+                "1M",
+                "--state-dir",
+                str(tmp_path),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -70,6 +85,7 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
             timeout=30,
         )
         assert "vb0" in status.stdout and "vb1" in status.stdout and "ready" in status.stdout
+        assert json.loads((tmp_path / "vb1" / "board.json").read_text())["kind"] == "unix"
         again = subprocess.run(
             [*hil_cmd, "start", "--state-dir", str(tmp_path)],
             capture_output=True,
@@ -86,3 +102,18 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
         assert leftovers(tmp_path) == []
     finally:
         hil.sim.stop(tmp_path)
+
+
+def test_an_unknown_board_kind_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with pytest.raises(SimError, match=r"unknown board kind 'abacus' \(known: .*unix"):
+        hil.sim.start(state, 1, kind="abacus")
+    assert not state.exists()
+
+
+def test_boards_report_their_kind(tmp_path: Path) -> None:
+    run = hil.sim.start(tmp_path, 1, kind="unix")
+    try:
+        assert run.boards[0].control.status()["kind"] == "unix"
+    finally:
+        run.stop()
