@@ -138,17 +138,19 @@ def _status(state: Path, as_json: bool) -> int:
     from rich.table import Table
 
     table = Table(title=f"virtual boards in {state}")
-    for column in ("board", "state", "port", "firmware", "card", "boots", "pid"):
+    for column in ("board", "kind", "state", "port", "firmware", "card", "boots", "pid"):
         table.add_column(column)
     for b in boards:
         cards = ", ".join(
-            f"slot {slot}: {'in' if c['present'] else 'empty'}" for slot, c in b["cards"].items()
+            f"slot {slot}: {'in' if c['present'] else 'empty'}"
+            for slot, c in b.get("cards", {}).items()
         )
         table.add_row(
             b["name"],
+            b.get("kind", "unix"),
             b["state"],
             b["port"] if b["plugged"] else "(unplugged)",
-            b["firmware"].get("version", "?"),
+            b.get("firmware", {}).get("version", "?"),
             cards or "-",
             str(b["boots"]),
             str(b["pid"] or "-"),

@@ -61,8 +61,11 @@ class Host(Protocol):
         """Move bytes that are due; seconds until it wants to run again (None: no wish)."""
 
     def status(self) -> dict[str, Any]:
-        """The ``status`` answer: at least name, state (a ``BoardState`` value), port, plugged,
-        powered, cards, firmware, faults and the counters (boots, flashes, ...)."""
+        """The ``status`` answer, a JSON object. Clients read: ``name``, ``kind``, ``state`` (a
+        ``BoardState`` value; "ready" at the prompt), ``port`` (the symlink path), ``plugged``,
+        ``powered``, ``pid`` (or None), ``boots``, ``flashes``, ``flash_progress`` (None or
+        [done, total]); and, where the kind has them, ``cards`` ({slot: {present, image}}),
+        ``firmware`` ({version, date, sha256}) and ``faults``."""
 
     # --- control verbs (see hil.sim.control.SimControl)
     def hard_reset(self) -> None: ...
