@@ -101,13 +101,14 @@ def test_host_reads_what_the_board_wrote(sd) -> None:
     sd.board.exec("sdcard_helper.mount()")
 
 
-def test_no_card_fails_cleanly(firmware, hil_board_entry) -> None:
+def test_no_card_fails_cleanly(request, hil_board_entry) -> None:
     needs_sd(hil_board_entry)
     control = card_control(hil_board_entry)
     if control is None:
         pytest.skip(
             f"{hil_board_entry.id}: no card ejector (pulling the card needs a virtual board)"
         )
+    firmware = request.getfixturevalue("firmware")
     control.card_eject()
     try:
         firmware.exec("import sdcard_helper")
