@@ -6,8 +6,8 @@
 // tests/unit/test_report_categories.py fails when the two differ.
 //
 // Every mpy-hil error says whose fault it is at the end of its message: "[infrastructure fault]"
-// (the rig: link, deadline, raw REPL, lease, flashing) or "[product fault]" (the code under test
-// raised on the board). The regexes are anchored: Allure 2 matches whole messages, Allure 3
+// (the rig: link, deadline, raw REPL, lease, flashing), "[product fault]" (the code under test
+// raised on the board) or "[usage fault]" (an option, rack file, manifest or path is wrong). The regexes are anchored: Allure 2 matches whole messages, Allure 3
 // searches, and anchoring keeps a search of a long message linear.
 
 export const categories = [
@@ -26,10 +26,16 @@ export const categories = [
     messageRegex: String.raw`^[\s\S]*\[product\ fault\][\s\S]*$`,
   },
   {
+    name: "Usage errors",
+    description: "What the run was given is wrong (an option, rack file, manifest, path).",
+    matchedStatuses: ["broken", "failed"],
+    messageRegex: String.raw`^[\s\S]*\[usage\ fault\][\s\S]*$`,
+  },
+  {
     name: "Assertion failures",
     description: "An assertion of the test itself did not hold.",
     matchedStatuses: ["failed"],
-    messageRegex: String.raw`^(?![\s\S]*(?:\[infrastructure\ fault\]|\[product\ fault\]))[\s\S]*$`,
+    messageRegex: String.raw`^(?![\s\S]*(?:\[infrastructure\ fault\]|\[product\ fault\]|\[usage\ fault\]))[\s\S]*$`,
   },
 ];
 

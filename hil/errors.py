@@ -1,12 +1,14 @@
 """Every failure says what happened, where, and whose fault it is.
 
-Two families, kept apart everywhere (reports, retries, Allure categories):
+Three families, kept apart everywhere (reports, retries, Allure categories):
 
 * ``ProductError``: the code under test misbehaved. ``RemoteError`` is the main one: code on the
   board raised an exception. A run never retries these.
 * ``InfrastructureError``: the rig failed (link lost, board silent past its deadline, raw REPL
-  unreachable, lease timeout, flashing failed, bad configuration of the rack). A run may retry
-  these, move to another board, or quarantine the board.
+  unreachable, lease timeout, flashing failed). A run may retry these, move to another board,
+  or quarantine the board.
+* ``ConfigError``: the user's usage: a bad option, rack file, manifest or path. One line, at
+  start, naming what and where; never retried, never blamed on a board.
 
 Errors that involve a board carry ``tail``: the last bytes received from it, because "timed out"
 without what the board last said is useless at 3 a.m.
@@ -16,9 +18,21 @@ from __future__ import annotations
 
 PRODUCT = "product"
 INFRASTRUCTURE = "infrastructure"
+USAGE = "usage"
 
 #: How many received bytes an error keeps for its message.
 TAIL_BYTES = 256
+
+
+def escape_text(text: str) -> str:
+    """Board text made safe to show: control characters escaped (``\\x1b``), the rest kept.
+
+    A board's message is data; printed raw, ``\\x1b[2J`` would clear the reader's terminal.
+    Newlines and tabs stay, so tracebacks keep their shape.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else repr(ch)[1:-1] for ch in text)
 
 
 def format_tail(tail: bytes) -> str:
@@ -42,7 +56,7 @@ class HilError(Exception):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        text = f"{self.what}"
+        text = escape_text(f"{self.what}")
         if self.where:
             text = f"{self.where}: {text}"
         text += f" [{self.fault} fault]"
@@ -128,8 +142,10 @@ class FlashError(InfrastructureError):
     """Flashing, or verifying the flashed firmware, failed."""
 
 
-class ConfigError(InfrastructureError):
-    """A configuration file or option is invalid; ``where`` names the file, board and field."""
+class ConfigError(HilError):
+    """The user's usage is wrong (a file, option or argument); ``where`` names what and where."""
+
+    fault = USAGE
 
 
 class SimError(InfrastructureError):

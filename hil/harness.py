@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hil import recovery
 from hil.board import Board as BoardLink
@@ -77,6 +78,8 @@ class Harness:
         self.transcript = Transcript()
         #: What each board used in this session reported as its firmware (reports show it).
         self.firmware: dict[str, str] = {}
+        #: What each board used in this session has, by its probe (``hil.probe.BoardFacts``).
+        self.facts: dict[str, Any] = {}
 
     # --- rack and leases --------------------------------------------------------------------
 
@@ -158,6 +161,33 @@ class Harness:
                 str(part) for part in identity.version[:3]
             )
         return self.firmware[entry.id]
+
+    def board_facts(self) -> Any:
+        """What the leased board has, by its probe: asked once per board and session."""
+        entry, link = self.entry, self.link
+        assert entry is not None and link is not None
+        if entry.id not in self.facts:
+            facts = getattr(link, "facts", None)
+            if facts is None:  # until Board caches its own probe
+                from hil.probe import probe
+
+                facts = probe(link)
+            self.facts[entry.id] = facts
+        return self.facts[entry.id]
+
+    def capabilities(self, entry: Board) -> frozenset[str]:
+        """What a board declares in the rack and what its probe found (once probed)."""
+        facts = self.facts.get(entry.id)
+        probed = facts.features if facts is not None else frozenset()
+        return entry.capabilities.names | probed
+
+    def capability_names(self) -> dict[str, str]:
+        """Per board used in this session: its capabilities, as one line for reports."""
+        return {
+            board.id: ", ".join(sorted(self.capabilities(board)))
+            for board in self.rack.boards
+            if board.id in self.facts
+        }
 
     def release(self) -> None:
         if self.link is not None:

@@ -16,62 +16,29 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hil import drivers
 from hil.errors import ConfigError, HilError
 from hil.harness import RESET_MODES, Harness, Settings
-from hil.rack import Board, Rack, Selector, load_rack, parse_port
+from hil.options import OPTIONS, option
+from hil.rack import Board, Rack, Selector, load_rack
 
 RUN_DIR_KEY = "hil_run_dir"
 RUN_ID_KEY = "hil_run_id"
 OWNER_KEY = "hil_owner_pid"
 WORKER_FIRMWARE_KEY = "hil_firmware"
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option, declared once: command line flag and ini key share name, type and default."""
-
-    name: str  # ini key; the flag is --hil-<name with dashes>
-    help: str
-    default: str | None = None
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-
-OPTIONS = (
-    Option("hil_rack", "rack file (TOML) of the boards to lease"),
-    Option("hil_port", "one bench board: a device path, pyserial URL, or 'auto'"),
-    Option("hil_sim", "number of virtual boards (default when no rack/port: one per worker)"),
-    Option("hil_reset", "reset before each test: soft, hard or none", "soft"),
-    Option("hil_lease_timeout", "seconds to wait for a free board", "300"),
-    Option("hil_log_dir", "write each test's board transcript into this directory"),
-    Option(
-        "hil_flash", "flash boards whose firmware is not their pin: auto, always, never", "auto"
-    ),
-    Option("hil_firmware_manifest", "firmware manifest (TOML) with the pinned images"),
-    Option("hil_sim_firmware", "pin the run's virtual boards to this firmware id of the manifest"),
-)
+WORKER_BOARDS_KEY = "hil_boards"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hil", "MicroPython hardware-in-the-loop")
-    for option in OPTIONS:
-        group.addoption(option.flag, dest=option.name, default=None, help=option.help)
-        parser.addini(option.name, option.help, default=option.default)
-
-
-def option(config: pytest.Config, name: str) -> str | None:
-    value = config.getoption(name)
-    if value is None:
-        value = config.getini(name) or None
-    return value
+    for declared in OPTIONS:
+        group.addoption(declared.flag, dest=declared.name, default=None, help=declared.help)
+        parser.addini(declared.name, declared.help, default=declared.default)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,6 +81,7 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         self.session.firmware.update(output.get(WORKER_FIRMWARE_KEY, {}))
+        self.session.capabilities.update(output.get(WORKER_BOARDS_KEY, {}))
 
     @pytest.hookimpl
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -141,6 +109,7 @@ class HilSession:
         settings: Settings,
         starter: Callable[[], None] | None = None,
         firmware_check: Callable[..., None] | None = None,
+        probed: dict[str, object] | None = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -158,6 +127,10 @@ class HilSession:
             starter=starter,
             firmware_check=firmware_check,
         )
+        self.harness.facts.update(probed or {})
+        #: capabilities per board seen in this run, declared and probed (all workers' on the
+        #: controller)
+        self.capabilities: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> HilSession:
@@ -169,27 +142,40 @@ class HilSession:
             # created only when virtual boards start: a run that uses no board leaves no trace
             run_id, owns, owner = uuid.uuid4().hex[:12], True, os.getpid()
             run_dir = Path(tempfile.gettempdir()) / f"mpy-hil-run-{run_id}"
-        settings = _settings(config)
+        from hil import options
+
+        drivers.import_modules(options.driver_modules(config))  # before the rack names them
+        settings = options.settings(config)
         rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
         lock_dir: Path | None = None
         starter: Callable[[], None] | None = None
+        probed: dict[str, object] = {}
         # The rack is known before collection (tests are parametrized by its boards), so a bad
         # rack file or an absent bench board stops the run at once, with one line.
         if rack_file:
             rack = load_rack(rack_file)
         elif port:
-            rack = _bench_rack(port)
+            from hil.bench import bench_rack
+
+            rack, facts = bench_rack(
+                port,
+                name=option(config, "hil_board_name"),
+                sd=options.sd_slot(option(config, "hil_sd")),
+            )
+            probed = {rack.boards[0].id: facts}
         else:
             from hil.sim import pool
 
-            count = _sim_count(config)
+            count, kind = options.sim_count(config), option(config, "hil_sim_kind") or "unix"
             lock_dir = run_dir / "locks"
-            rack = pool.sim_rack(
-                run_dir / "sim", count, lock_dir, firmware=option(config, "hil_sim_firmware")
+            # the suite's pin is for the unix kind's firmware slot: other kinds run their own
+            firmware = (
+                option(config, "hil_sim_firmware") if pool.kind_entry(kind).flashable else None
             )
+            rack = pool.sim_rack(run_dir / "sim", count, lock_dir, firmware=firmware, kind=kind)
 
             def starter() -> None:
-                pool.ensure_started(run_dir / "sim", count, owner)
+                pool.ensure_started(run_dir / "sim", count, owner, kind=kind)
 
         return cls(
             config,
@@ -201,6 +187,7 @@ class HilSession:
             settings=settings,
             starter=starter,
             firmware_check=_firmware_check(config, rack),
+            probed=probed,
         )
 
     def close(self) -> None:
@@ -214,20 +201,6 @@ class HilSession:
 
 
 SESSION = pytest.StashKey[HilSession]()
-
-
-def _settings(config: pytest.Config) -> Settings:
-    reset = option(config, "hil_reset") or "soft"
-    if reset not in RESET_MODES:
-        raise ConfigError(f"--hil-reset must be one of {', '.join(RESET_MODES)}, not {reset!r}")
-    try:
-        lease_timeout = float(option(config, "hil_lease_timeout") or 300)
-    except ValueError:
-        raise ConfigError("--hil-lease-timeout must be a number of seconds") from None
-    log_dir = option(config, "hil_log_dir")
-    return Settings(
-        reset=reset, lease_timeout=lease_timeout, log_dir=Path(log_dir) if log_dir else None
-    )
 
 
 def _firmware_check(config: pytest.Config, rack: Rack) -> Callable[..., None] | None:
@@ -260,41 +233,6 @@ def _firmware_check(config: pytest.Config, rack: Rack) -> Callable[..., None] | 
         ensure_firmware(entry, manifest, mode=mode, open_board=open_board)  # type: ignore[arg-type]
 
     return check
-
-
-def _sim_count(config: pytest.Config) -> int:
-    given = option(config, "hil_sim")
-    if given:
-        try:
-            count = int(given)
-        except ValueError:
-            raise ConfigError(f"--hil-sim must be a number of boards, not {given!r}") from None
-        if count < 1:
-            raise ConfigError("--hil-sim must be at least 1")
-        return count
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:  # an xdist worker: its options were reset, its input was not
-        return max(1, int(workerinput.get("workercount", 1)))
-    return max(1, int(getattr(config.option, "numprocesses", None) or 1))
-
-
-def _bench_rack(port: str) -> Rack:
-    """One bench board; its platform is asked from the board itself."""
-    from hil.board import Board as BoardLink
-    from hil.rack import auto_port, bench_board_id, resolve_port
-
-    spec = parse_port(auto_port().device if port == "auto" else port)
-    with BoardLink.open(resolve_port(spec, where=port), name=port, wait=10.0) as link:
-        platform = _rack_platform(link.eval("__import__('sys').platform"))
-    entry = Board(
-        id=bench_board_id(spec), port=spec.value if spec.kind != "url" else port, platform=platform
-    )
-    return Rack(boards=(entry,))
-
-
-def _rack_platform(sys_platform: str) -> str:
-    """A board's ``sys.platform`` as a rack platform name."""
-    return {"pyboard": "stm32", "linux": "unix", "darwin": "unix"}.get(sys_platform, sys_platform)
 
 
 # --- markers and fixtures ---------------------------------------------------------------------
@@ -360,16 +298,25 @@ def hil_rack(request: pytest.FixtureRequest) -> Rack:
 
 @pytest.fixture
 def board(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The leased board (``hil.board.Board``), reset as the test asks, checked afterwards."""
+    """The leased board (``hil.board.Board``), reset as the test asks, checked afterwards.
+
+    A test whose marker asks for a capability that the board neither declares nor has (by its
+    probe) is skipped, naming the board and what it lacks.
+    """
     harness = request.config.stash[SESSION].harness
     item = request.node
     board_id = getattr(request, "param", None)
-    selector = Selector(id=board_id) if board_id else _selector(item)
+    wanted = _selector(item)
+    selector = Selector(id=board_id) if board_id else wanted
     reason = harness.skip_reason(selector)
     if reason:
         pytest.skip(reason)
     entry, link = harness.board_for(selector)
     item.stash[BOARD_ID] = entry.id
+    facts = harness.board_facts()
+    lacking = wanted.mismatch(entry, probed=facts.features)
+    if lacking:
+        pytest.skip(f"{entry.id}: {lacking}")
     item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     harness.transcript.note(f"test: {item.nodeid}")
     _report_board(entry, link, harness)
@@ -389,7 +336,12 @@ def _report_board(entry: Board, link: Any, harness: Harness) -> None:
         return
     # each test runs once per board: the board is part of its identity, port/firmware are not
     report.label_board(
-        entry.id, entry.platform, entry.port, harness.firmware_version(), board_in_history=True
+        entry.id,
+        entry.platform,
+        entry.port,
+        harness.firmware_version(),
+        board_in_history=True,
+        capabilities=", ".join(sorted(harness.capabilities(entry))),
     )
 
     def step(exchange: Any) -> None:
@@ -469,15 +421,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     firmware = hil_session.firmware
     firmware.update(hil_session.harness.firmware)
+    capabilities = hil_session.capabilities
+    capabilities.update(hil_session.harness.capability_names())
     if report.is_xdist_worker(config):
         config.workeroutput[WORKER_FIRMWARE_KEY] = dict(firmware)  # type: ignore[attr-defined]
+        config.workeroutput[WORKER_BOARDS_KEY] = dict(capabilities)  # type: ignore[attr-defined]
         return
     results = report.results_dir(config)
     if results is None:
         return
     report.write_categories(results)
     rack = option(config, "hil_rack") or option(config, "hil_port") or "virtual boards"
-    report.write_environment(results, report.environment_properties(firmware=firmware, rack=rack))
+    report.write_environment(
+        results,
+        report.environment_properties(firmware=firmware, rack=rack, capabilities=capabilities),
+    )
 
 
 def _write_log(log_dir: Path | None, nodeid: str, text: str) -> None:
@@ -489,20 +447,13 @@ def _write_log(log_dir: Path | None, nodeid: str, text: str) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    counts = {"infrastructure": 0, "product": 0}
-    quarantined: list[str] = []
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for key, value in getattr(report, "user_properties", ()):
-                if key == "hil_fault" and value in counts:
-                    counts[value] += 1
-                if key == "hil_quarantined":
-                    quarantined.append(f"{dict(report.user_properties).get('hil_board')}: {value}")
-    if any(counts.values()) or quarantined:
+    """Per board: how many tests ran and why the others were skipped; failures by fault."""
+    from hil.summary import board_summary
+
+    hil_session = config.stash.get(SESSION, None)
+    capabilities = hil_session.capabilities if hil_session is not None else {}
+    lines = board_summary(terminalreporter.stats, capabilities)
+    if lines:
         terminalreporter.section("mpy-hil")
-        terminalreporter.line(
-            f"failures by fault: {counts['infrastructure']} infrastructure, "
-            f"{counts['product']} product"
-        )
-        for line in quarantined:
-            terminalreporter.line(f"quarantined {line}")
+        for line in lines:
+            terminalreporter.line(line)

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import hil
-from hil.errors import INFRASTRUCTURE, PRODUCT
+from hil.errors import INFRASTRUCTURE, PRODUCT, USAGE
 
 INFRASTRUCTURE_MARK = f"[{INFRASTRUCTURE} fault]"
 PRODUCT_MARK = f"[{PRODUCT} fault]"
+USAGE_MARK = f"[{USAGE} fault]"
 
 
 def _containing(marker: str) -> str:
@@ -64,10 +65,16 @@ CATEGORIES: list[dict[str, Any]] = [
         "messageRegex": _containing(PRODUCT_MARK),
     },
     {
+        "name": "Usage errors",
+        "description": "What the run was given is wrong (an option, rack file, manifest, path).",
+        "matchedStatuses": ["broken", "failed"],
+        "messageRegex": _containing(USAGE_MARK),
+    },
+    {
         "name": "Assertion failures",
         "description": "An assertion of the test itself did not hold.",
         "matchedStatuses": ["failed"],
-        "messageRegex": _lacking(INFRASTRUCTURE_MARK, PRODUCT_MARK),
+        "messageRegex": _lacking(INFRASTRUCTURE_MARK, PRODUCT_MARK, USAGE_MARK),
     },
 ]
 
@@ -99,8 +106,10 @@ def environment_properties(
     firmware: Mapping[str, str | None],
     rack: str | None,
     host: str | None = None,
+    capabilities: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The run's environment: firmware per board (``firmware.<board id>``), rack and host.
+    """The run's environment: firmware per board (``firmware.<board id>``), what each board has
+    (``capabilities.<board id>``: declared and probed), rack and host.
 
     ``rack`` is the rack file (None: virtual boards or a single ``--hil-port``); the versions of
     Python and mpy-hil are added because a changed host stack explains many a sudden failure.
@@ -113,6 +122,8 @@ def environment_properties(
     }
     for board, version in sorted(firmware.items()):
         properties[f"firmware.{board}"] = version or "unknown"
+    for board, names in sorted((capabilities or {}).items()):
+        properties[f"capabilities.{board}"] = names or "(none)"
     return properties
 
 

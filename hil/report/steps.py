@@ -125,6 +125,7 @@ def label_board(
     *,
     role: str | None = None,
     board_in_history: bool = False,
+    capabilities: str | None = None,
 ) -> None:
     """Name the board a test ran on: labels and parameters ``board``, ``platform``, ``port``,
     ``firmware``, plus the platform as a tag.
@@ -136,6 +137,7 @@ def label_board(
     of one test (the parametrization's own ``board`` parameter then names it, so none is added
     here); port, platform and firmware stay out of it. ``role`` tells the boards of a
     multi-board test apart (``board (peer)``). A ``None`` firmware (not known) is left out.
+    ``capabilities`` (what the board declares and its probe found) is a parameter only.
     """
     if not is_active():
         return
@@ -143,6 +145,8 @@ def label_board(
     fields = {"board": board_id, "platform": platform, "port": port, "firmware": firmware}
     skip = {f"board{suffix}"} if board_in_history else set()
     _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v}, skip)
+    if capabilities:
+        _safely("board capabilities", _parameter, f"capabilities{suffix}", capabilities)
 
 
 # -- the recording itself (only reached when Allure is active) ---------------------------------
@@ -195,6 +199,12 @@ def _label(fields: dict[str, str], no_parameter: set[str]) -> None:
     platform = next((v for k, v in fields.items() if k.startswith("platform")), None)
     if platform:
         hook.add_label(label_type="tag", labels=(platform,))
+
+
+def _parameter(name: str, value: str) -> None:
+    allure_commons.plugin_manager.hook.add_parameter(
+        name=name, value=value, excluded=True, mode=None
+    )
 
 
 def _step_model(step_id: str) -> Any:

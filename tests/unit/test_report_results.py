@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hil.errors import BoardTimeout, LeaseTimeout, LinkError, RemoteError
+from hil.errors import BoardTimeout, ConfigError, LeaseTimeout, LinkError, RemoteError
 from hil.report import (
     CATEGORIES,
     environment_properties,
@@ -60,6 +60,7 @@ CASES = [
         "Product defects",
     ),
     (AssertionError("assert 1 == 2\n +  where 1 = f()"), "failed", "Assertion failures"),
+    (ConfigError("unknown power driver 'relay'", where="rack.toml"), "broken", "Usage errors"),
     # A plugin may turn a product failure into a test failure (pytest.fail): still the product's.
     (
         AssertionError("vb0: the board raised OSError: 5 [product fault]"),
@@ -89,7 +90,7 @@ def test_categories_json_is_written_as_is(tmp_path: Path) -> None:
     path = write_categories(tmp_path / "new" / "results")
     assert path == tmp_path / "new" / "results" / "categories.json"
     assert json.loads(path.read_text()) == CATEGORIES
-    assert {"Infrastructure errors", "Product defects", "Assertion failures"} == {
+    assert {"Infrastructure errors", "Product defects", "Usage errors", "Assertion failures"} == {
         c["name"] for c in CATEGORIES
     }
 
