@@ -128,13 +128,15 @@ class Board:
         tap: Transcript | None = None,
         raw_paste: bool = True,
         wait: float = 0.0,
+        facts: BoardFacts | None = None,
         **serial_options: Any,
     ) -> Board:
-        """Open the board's port (device path or pyserial URL) and enter the raw REPL."""
+        """Open the board's port (device path or pyserial URL) and enter the raw REPL.
+        ``facts``: what is known of the board (else it is probed on first need)."""
         transport = Transport.open(
             url, baudrate=baudrate, tap=tap, wait=wait, name=name, **serial_options
         )
-        board = cls(Repl(transport, raw_paste=raw_paste), name=name)
+        board = cls(Repl(transport, raw_paste=raw_paste), name=name, facts=facts)
         try:
             board.repl.enter_raw()
         except BaseException:

@@ -235,6 +235,34 @@ def test_soft_reset_friendly_form(cuts: list[int]) -> None:
     assert repl.mode is Mode.FRIENDLY and repl.port.done
 
 
+#: MicroPython 1.9.2 (micro:bit, checked on QEMU): no "MPY: " before "soft reboot".
+SOFT_RAW_OLD: Script = [("tx", b"\x04"), ("rx", b"OK\r\nsoft reboot\r\n" + RAW_PROMPT)]
+SOFT_FRIENDLY_OLD: Script = [
+    ("tx", b"\x04"),
+    (
+        "rx",
+        b"\r\nsoft reboot\r\n"
+        b"MicroPython v1.9.2-34-gd64154c73 on 2017-09-01; micro:bit v1.1.1 with nRF51822\r\n"
+        b'Type "help()" for more information.\r\n>>> ',
+    ),
+]
+
+
+@each_split(SOFT_RAW_OLD)
+def test_soft_reset_of_old_firmware_raw_form(cuts: list[int]) -> None:
+    repl = repl_for(SOFT_RAW_OLD, cuts)
+    assert repl.soft_reset() == b""
+    assert repl.mode is Mode.RAW and repl.port.done
+    assert "without 'soft reboot'" not in repl.transport.tap.render()
+
+
+@each_split(SOFT_FRIENDLY_OLD)
+def test_soft_reset_of_old_firmware_friendly_form(cuts: list[int]) -> None:
+    repl = repl_for(SOFT_FRIENDLY_OLD, cuts, mode=Mode.FRIENDLY)
+    assert repl.soft_reset(raw=False) == b""
+    assert repl.mode is Mode.FRIENDLY and repl.port.done
+
+
 # -- deadlines and interrupting ----------------------------------------------------------------
 
 NEVER_ENDS: Script = [
