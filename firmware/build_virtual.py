@@ -29,8 +29,8 @@ from hil.flash.manifest import load_manifest  # noqa: E402
 from hil.sim.images import build_firmware  # noqa: E402
 
 #: What the board reports: ``os.uname().version`` is ``f"{VERSION} on {DATE}"``.
-VERSION = "v1.29.0-hil.1"
-DATE = "2026-11-24"
+VERSION = "v1.29.0-hil.2"
+DATE = "2026-12-01"
 FIRMWARE_ID = f"virtual-{VERSION}"
 IMAGE = HERE / "virtual" / f"{FIRMWARE_ID}.img"
 MANIFEST = HERE / "manifest.toml"

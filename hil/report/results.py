@@ -128,13 +128,20 @@ def environment_properties(
 
 
 def write_environment(results: Path | str, properties: Mapping[str, object]) -> Path:
-    """Write ``environment.properties`` (Java properties format) into the results directory."""
-    lines = [
-        f"{_escape(str(key), key=True)}={_escape(str(value))}"
-        for key, value in sorted(properties.items(), key=lambda kv: str(kv[0]))
-    ]
+    """Write ``environment.properties`` (Java properties format) into the results directory.
+
+    Keys already there from an earlier run into the same results (the suite on another board
+    kind, say) are kept unless this run writes them too: the report shows every board's firmware.
+    """
+    lines = {_escape(str(key), key=True): _escape(str(value)) for key, value in properties.items()}
     path = Path(results) / "environment.properties"
-    _write_atomically(path, "\n".join(lines) + "\n")
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, separator, value = line.partition("=")
+            if separator and key not in lines:
+                lines[key] = value
+    text = "\n".join(f"{key}={value}" for key, value in sorted(lines.items()))
+    _write_atomically(path, text + "\n")
     return path
 
 

@@ -99,6 +99,8 @@ class Interpreter:
             "HIL_BOARD": self.config.board_name,
             "HIL_MCU": self.config.mcu,
             "HIL_UID": self.config.uid,
+            # machine.SDCard()'s default slot: where this board's card is wired (ESP32: 1)
+            "HIL_CARD_SLOT": str(min(self.config.sd_slots, default=1)),
             "HIL_RESET_CAUSE": str(cause),
         }
         if slow_boot:

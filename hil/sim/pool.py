@@ -73,7 +73,8 @@ def board_entry(directory: Path, firmware: str | None = None, kind: str = DEFAUL
     facts = kind_entry(kind)
     sd = SdSlot(driver="machine.SDCard", slot=SD_SLOT) if facts.sd_card else None
     return Board(
-        id=directory.name,
+        # another kind's boards get other ids: a report that holds runs of both tells them apart
+        id=directory.name if kind == DEFAULT_KIND else f"{kind}-{directory.name}",
         port=f"sim:{directory}",
         platform=facts.platform,
         tags=("virtual", kind),

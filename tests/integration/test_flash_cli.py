@@ -18,8 +18,8 @@ from hil.rack import LeaseManager, Selector, load_rack
 from hil.sim import SimBoard
 
 REPO = Path(__file__).resolve().parents[2]
-PIN_IMAGE = REPO / "firmware" / "virtual" / "virtual-v1.29.0-hil.1.img"
-PIN_VERSION = "v1.29.0-hil.1 on 2026-11-24"
+PIN_IMAGE = REPO / "firmware" / "virtual" / "virtual-v1.29.0-hil.2.img"
+PIN_VERSION = "v1.29.0-hil.2 on 2026-12-01"
 BAR = "━"
 
 
@@ -118,11 +118,11 @@ def test_hil_flash_flashes_three_boards_when_the_fourth_fails(
         status = board.control.status()
         if board.name == broken:
             assert status["flashes"] == before[board.name], "the corrupt image reached the board"
-            assert status["firmware"]["version"] != "v1.29.0-hil.1"
+            assert status["firmware"]["version"] != "v1.29.0-hil.2"
         else:
             assert "ok" in rows[board.name].split(), rows[board.name]
             assert status["flashes"] == before[board.name] + 1
-            assert status["firmware"]["version"] == "v1.29.0-hil.1"
+            assert status["firmware"]["version"] == "v1.29.0-hil.2"
     assert out.rstrip().endswith("3 flashed, 0 left alone (on the pin), 1 failed"), out
 
     again = hil_flash("--rack", rack, "--firmware-manifest", manifest)

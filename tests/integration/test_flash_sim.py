@@ -24,7 +24,7 @@ from hil.sim.images import ROM_DIR, read_firmware_info
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = REPO / "firmware" / "manifest.toml"
-PIN = "virtual-v1.29.0-hil.1"
+PIN = "virtual-v1.29.0-hil.2"
 UNAME_VERSION = "__import__('os').uname().version"
 
 

@@ -374,18 +374,18 @@ def test_board_on_wrong_firmware_is_flashed_at_session_start(tmp_path: Path) -> 
         "test_fw.py",
         """
         def test_version(board):
-            assert board.eval("__import__('os').uname().version").startswith("v1.29.0-hil.1 ")
+            assert board.eval("__import__('os').uname().version").startswith("v1.29.0-hil.2 ")
         """,
     )
     done = run_pytest(
         tmp_path,
-        "--hil-sim-firmware=virtual-v1.29.0-hil.1",
+        "--hil-sim-firmware=virtual-v1.29.0-hil.2",
         f"--hil-firmware-manifest={manifest}",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     never = run_pytest(
         tmp_path,
-        "--hil-sim-firmware=virtual-v1.29.0-hil.1",
+        "--hil-sim-firmware=virtual-v1.29.0-hil.2",
         f"--hil-firmware-manifest={manifest}",
         "--hil-flash=never",
     )

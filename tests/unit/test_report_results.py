@@ -202,3 +202,21 @@ def test_only_the_xdist_controller_writes_the_run_files(tmp_path: Path) -> None:
     assert sorted(log.read_text().split()) == ["controller", "worker", "worker"]
     assert (tmp_path / "results" / "categories.json").is_file()
     assert (tmp_path / "results" / "environment.properties").is_file()
+
+
+def test_a_second_run_into_the_same_results_keeps_the_first_runs_boards(tmp_path: Path) -> None:
+    first = environment_properties(firmware={"vb0": "v1.29.0"}, rack=None, host="h")
+    second = environment_properties(
+        firmware={"microbit-vb0": "v1.9.2"},
+        rack=None,
+        host="h",
+        capabilities={"microbit-vb0": "gc"},
+    )
+    write_environment(tmp_path, first)
+    path = write_environment(tmp_path, second)
+
+    lines = path.read_text().splitlines()
+    assert "firmware.vb0=v1.29.0" in lines
+    assert "firmware.microbit-vb0=v1.9.2" in lines
+    assert "capabilities.microbit-vb0=gc" in lines
+    assert sum(line.startswith("host=") for line in lines) == 1

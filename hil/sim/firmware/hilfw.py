@@ -78,6 +78,7 @@ class Board:
         self.name = env("BOARD", "HIL virtual board")
         self.mcu = env("MCU", "unix")
         self.uid = bytes.fromhex(env("UID", "00"))
+        self.card_slot = int(env("CARD_SLOT", "1"))
         self.reset_cause = int(env("RESET_CAUSE", "1"))
 
     def hard_reset(self):

@@ -38,9 +38,10 @@ class SDCard:
     OSError(16) when it is mounted, and with OSError(5) when it is pulled while mounted.
     """
 
-    def __init__(self, slot=1, width=1, cd=None, wp=None, sck=None, miso=None, mosi=None,
+    def __init__(self, slot=None, width=1, cd=None, wp=None, sck=None, miso=None, mosi=None,
                  cs=None, freq=20000000):
-        self.slot = slot
+        # the default slot is the one this board's card is wired to (an ESP32 board's is 1)
+        self.slot = _board.card_slot if slot is None else slot
 
     def readblocks(self, block, buf, offset=0):
         buf[:] = _board.card("R", self.slot, block, len(buf) // 512)
