@@ -13,11 +13,11 @@ read has a deadline.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from hil.deadline import Deadline, as_deadline
 from hil.errors import SimError
+from hil.sim.qemu.sockets import connect_unix
 
 #: Bytes of memory per ``M`` packet: QEMU's packet buffer holds 4 KiB of hex text.
 CHUNK = 1024
@@ -33,14 +33,9 @@ class GdbWriter:
     def __init__(self, path: Path, deadline: Deadline | float = 5.0, *, where: str = "") -> None:
         self.where = where or f"qemu gdbstub {path}"
         self._buffer = b""
-        deadline = as_deadline(deadline)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(max(deadline.remaining, 0.01))
-        try:
-            self._sock.connect(str(path))
-        except OSError as exc:
-            self._sock.close()
-            raise SimError(f"cannot reach QEMU's gdbstub: {exc}", where=self.where) from None
+        self._sock = connect_unix(
+            path, as_deadline(deadline), what="QEMU's gdbstub", where=self.where
+        )
 
     def close(self) -> None:
         self._sock.close()

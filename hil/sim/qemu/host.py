@@ -33,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.deadline import Deadline
 from hil.errors import SimError
 from hil.sim.config import BoardConfig
 from hil.sim.faults import WIRE_FAULTS, FaultInjector
@@ -41,6 +42,7 @@ from hil.sim.port import Port
 from hil.sim.qemu.image import INSTALL_WHEEL, find_qemu, wheel_hex
 from hil.sim.qemu.process import QemuProcess
 from hil.sim.qemu.slot import STEP_INTERVAL, FlashSlot
+from hil.sim.qemu.sockets import connect_unix
 from hil.sim.states import BoardState
 from hil.sim.wire import Relay
 
@@ -158,9 +160,9 @@ class QemuHost(WithoutOptionalParts):
             deadline=START_DEADLINE,
         )
         try:
-            uart = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            uart.settimeout(MONITOR_DEADLINE)
-            uart.connect(qemu.pty)
+            uart = connect_unix(
+                Path(qemu.pty), Deadline(MONITOR_DEADLINE), what="QEMU's UART", where=qemu.where
+            )
             uart.setblocking(False)
             qemu.resume(MONITOR_DEADLINE)
         except BaseException:

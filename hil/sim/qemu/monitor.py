@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hil.deadline import Deadline, as_deadline
 from hil.errors import SimError
+from hil.sim.qemu.sockets import connect_unix
 
 PROMPT = b"(qemu) "
 #: Longest Unix socket path the kernel takes (``sun_path`` is 108 bytes with its NUL).
@@ -60,14 +61,7 @@ class Monitor:
         raise SimError("QEMU did not quit in time", where=self.where)
 
     def _connect(self, deadline: Deadline) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(max(deadline.remaining, 0.01))
-        try:
-            sock.connect(str(self.path))
-        except OSError as exc:
-            sock.close()
-            raise SimError(f"cannot reach the QEMU monitor: {exc}", where=self.where) from None
-        return sock
+        return connect_unix(self.path, deadline, what="the QEMU monitor", where=self.where)
 
     def _read_until_prompt(self, sock: socket.socket, deadline: Deadline, what: str) -> bytes:
         data = b""
