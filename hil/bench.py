@@ -39,11 +39,7 @@ def bench_rack(
 
     spec = parse_port(auto_port().device if port == "auto" else port)
     with BoardLink.open(resolve_port(spec, where=port), name=port, wait=CONNECT_SECONDS) as link:
-        facts = getattr(link, "facts", None)
-        if facts is None:  # until Board caches its own probe
-            from hil.probe import probe
-
-            facts = probe(link)
+        facts = link.facts
         unique_id = link.identity().unique_id
     platform = canonical_platform(facts.platform)
     if name:

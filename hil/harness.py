@@ -167,12 +167,7 @@ class Harness:
         entry, link = self.entry, self.link
         assert entry is not None and link is not None
         if entry.id not in self.facts:
-            facts = getattr(link, "facts", None)
-            if facts is None:  # until Board caches its own probe
-                from hil.probe import probe
-
-                facts = probe(link)
-            self.facts[entry.id] = facts
+            self.facts[entry.id] = link.facts
         return self.facts[entry.id]
 
     def capabilities(self, entry: Board) -> frozenset[str]:

@@ -89,13 +89,13 @@ def _check(rack: Rack, manager: LeaseManager) -> int:
     from hil.rack.selector import Selector
 
     table = Table(title="rack check")
-    for column in ("board", "answers", "firmware", "detail"):
-        table.add_column(column)
+    for column in ("board", "answers", "firmware", "detail", "capabilities (declared + probed)"):
+        table.add_column(column, overflow="fold")
     failures = 0
     for board in rack.boards:
         lease = manager.try_acquire(Selector(id=board.id))
         if lease is None:
-            table.add_row(board.id, "?", "?", manager.state(board.id).describe())
+            table.add_row(board.id, "?", "?", manager.state(board.id).describe(), "?")
             continue
         try:
             with BoardLink.open(
@@ -105,11 +105,13 @@ def _check(rack: Rack, manager: LeaseManager) -> int:
                 wait=5.0,
             ) as link:
                 identity = link.identity()
+                capabilities = board.capabilities.names | link.facts.features
             version = identity.uname.get("version") or ".".join(map(str, identity.version[:3]))
-            table.add_row(board.id, "yes", version, identity.uname.get("machine", identity.machine))
+            machine = identity.uname.get("machine", identity.machine)
+            table.add_row(board.id, "yes", version, machine, ", ".join(sorted(capabilities)))
         except HilError as e:
             failures += 1
-            table.add_row(board.id, "NO", "?", str(e))
+            table.add_row(board.id, "NO", "?", str(e), "?")
         finally:
             lease.release()
     Console().print(table)

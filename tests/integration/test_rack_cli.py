@@ -45,6 +45,7 @@ def test_check_reports_firmware_and_failures(tmp_path: Path, start_virtual_board
     ok = hil("rack", "check", str(rack))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.count("v1.29") == 2
+    assert ok.stdout.count("sys.modules") == 2  # what each board's probe found
     boards[0].control.unplug()
     bad = hil("rack", "check", str(rack))
     assert bad.returncode == 1
