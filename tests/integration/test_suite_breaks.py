@@ -3,7 +3,8 @@ the suite on it (pytest in a subprocess, on a virtual board it starts itself), a
 that claim must fail at its assertion; the same tests pass on an unbroken copy.
 
 Each break is a real violation of what the users' document says, as a buggy firmware module
-would commit it, not a change of the tests.
+would commit it, not a change of the tests. On both board kinds: the unix port, and the real
+MicroPython 1.9.2 of the micro:bit (where breaks that need ``sys.modules`` cannot be written).
 """
 
 from __future__ import annotations
@@ -90,11 +91,16 @@ def flag_outlives_soft_reset(directory: Path) -> None:
     )
 
 
+#: Board kinds of ``--hil-sim-kind``; the micro:bit firmware has no ``sys.modules``.
+KINDS = ("unix", "microbit")
+
+
 @dataclass(frozen=True)
 class Break:
     claim: str
     apply: Callable[[Path], None]
     test: str  # the test of tests/hil that proves the claim (without the board id)
+    kinds: tuple[str, ...] = KINDS  # where the firmware can commit this break
 
 
 BREAKS = (
@@ -102,11 +108,13 @@ BREAKS = (
         "a later import is the same object and does not run again",
         forget_module_after_import,
         "test_imports.py::test_later_import_is_the_same_object_and_does_not_run_again",
+        kinds=("unix",),
     ),
     Break(
         "a second import does not execute the module again",
         expensive_module_not_cached,
         "test_imports.py::test_second_import_does_not_execute_again",
+        kinds=("unix",),
     ),
     Break(
         "the bare name is a NameError until imported",
@@ -128,8 +136,20 @@ def copy_firmware(directory: Path) -> Path:
     return directory
 
 
-def run_suite(firmware: Path, tests: list[str], junit: Path) -> dict[str, str]:
-    """Run the given HIL tests on ``firmware``; the outcome of each test, by its nodeid."""
+def needs_kind(kind: str) -> None:
+    if kind == "microbit":
+        from hil.errors import SimError
+        from hil.sim.qemu.host import QemuHost
+
+        try:
+            QemuHost.preflight()
+        except SimError as exc:
+            pytest.skip(exc.what)
+
+
+def run_suite(firmware: Path, kind: str, tests: list[str], junit: Path) -> dict[str, str]:
+    """Run the given HIL tests on ``firmware`` on a virtual board of ``kind``; the outcome of
+    each test, by its name."""
     done = subprocess.run(
         [
             sys.executable,
@@ -139,6 +159,7 @@ def run_suite(firmware: Path, tests: list[str], junit: Path) -> dict[str, str]:
             "no:cacheprovider",
             "-q",
             f"--suite-firmware={firmware}",
+            f"--hil-sim-kind={kind}",
             f"--junitxml={junit}",
             *(f"tests/hil/{test}" for test in tests),
         ],
@@ -168,19 +189,27 @@ def outcome_of(outcomes: dict[str, str], test: str) -> str:
     return found[0]
 
 
-def test_unbroken_firmware_passes_every_claim_below(tmp_path: Path) -> None:
-    outcomes = run_suite(
-        copy_firmware(tmp_path / "firmware"), [b.test for b in BREAKS], tmp_path / "junit.xml"
-    )
-    for b in BREAKS:
+@pytest.mark.parametrize("kind", KINDS)
+def test_unbroken_firmware_passes_every_claim_below(tmp_path: Path, kind: str) -> None:
+    needs_kind(kind)
+    breaks = [b for b in BREAKS if kind in b.kinds]
+    firmware = copy_firmware(tmp_path / "firmware")
+    outcomes = run_suite(firmware, kind, [b.test for b in breaks], tmp_path / "junit.xml")
+    for b in breaks:
         assert outcome_of(outcomes, b.test) == "passed", b.claim
 
 
-@pytest.mark.parametrize("broken", BREAKS, ids=[b.apply.__name__ for b in BREAKS])
-def test_claim_fails_when_firmware_breaks_it(tmp_path: Path, broken: Break) -> None:
+@pytest.mark.parametrize(
+    ("kind", "broken"),
+    [(kind, b) for kind in KINDS for b in BREAKS if kind in b.kinds],
+    ids=[f"{kind}-{b.apply.__name__}" for kind in KINDS for b in BREAKS if kind in b.kinds],
+)
+def test_claim_fails_when_firmware_breaks_it(tmp_path: Path, kind: str, broken: Break) -> None:
+    needs_kind(kind)
     firmware = copy_firmware(tmp_path / "firmware")
     broken.apply(firmware)
-    outcome = outcome_of(run_suite(firmware, [broken.test], tmp_path / "junit.xml"), broken.test)
+    outcomes = run_suite(firmware, kind, [broken.test], tmp_path / "junit.xml")
+    outcome = outcome_of(outcomes, broken.test)
     # a failure at the claim's own check, not an error of a fixture or of the board
     claim_checks = ("failure: assert", "failure: AssertionError", "failure: Failed: DID NOT RAISE")
     assert outcome.startswith(claim_checks), f"{broken.claim}: {outcome}"
