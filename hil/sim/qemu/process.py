@@ -1,7 +1,8 @@
-"""One QEMU micro:bit as a child process: start it, find its UART pty, reset, save flash, stop.
+"""One QEMU micro:bit as a child process: start it with its flash, find its UART, reset, save
+the flash, stop.
 
-Why a module of its own: the pytest fixture and the sim server's board kind both need exactly
-this, and nothing more. The child dies with its parent (``PR_SET_PDEATHSIG``), so a parent killed
+Why a module of its own: this is all the micro:bit kind's host needs of QEMU, and a test can use
+it without a server. The child dies with its parent (``PR_SET_PDEATHSIG``), so a parent killed
 with ``kill -9`` leaves no emulator running.
 """
 
@@ -99,6 +100,11 @@ class QemuProcess:
         deadline = as_deadline(deadline)
         binary = find_qemu(qemu)
         workdir = workdir.resolve()
+        if any(ch.isspace() or ch in ',"' for ch in str(workdir)):
+            # QEMU's option syntax splits at commas; its monitor's file names end at spaces
+            raise SimError(
+                "QEMU's directory must not contain spaces, commas or quotes", where=str(workdir)
+            )
         workdir.mkdir(parents=True, exist_ok=True)
         for name in (MONITOR_NAME, GDB_NAME, UART_NAME):
             if len(os.fsencode(workdir / name)) > MAX_SOCKET_PATH:
@@ -174,7 +180,8 @@ class QemuProcess:
         """Halt the CPU and write the whole flash to ``target`` (atomically).
 
         The VM stays halted afterwards: this is the moment power goes away, and a CPU that ran on
-        could change flash after the copy.
+        could change flash after the copy. ``memsave`` (through the CPU's view of memory), not
+        ``pmemsave``: on this machine the latter reads zeros where the flash is.
         """
         deadline = as_deadline(deadline)
         partial = target.with_name(target.name + ".part").resolve()
@@ -186,7 +193,7 @@ class QemuProcess:
         size = partial.stat().st_size if partial.is_file() else -1
         if size != FLASH_SIZE:
             raise SimError(
-                f"pmemsave wrote {size} bytes, expected {FLASH_SIZE}: {answer!r}",
+                f"memsave wrote {size} bytes, expected {FLASH_SIZE}: {answer!r}",
                 where=self.where,
             )
         os.replace(partial, target)
@@ -232,7 +239,7 @@ def _wait_pty(
             tail = log_path.read_bytes()[-300:].decode(errors="replace").strip()
             raise SimError(f"QEMU exited with {proc.returncode}: {tail}", where=str(log_path))
         if deadline.expired:
-            raise SimError("QEMU did not report its serial pty in time", where=str(log_path))
+            raise SimError("QEMU did not open its UART and sockets in time", where=str(log_path))
         time.sleep(min(0.01, deadline.remaining))
 
 
