@@ -259,6 +259,33 @@ def test_flash_a_hex_then_a_file_that_is_not_firmware(microbit_board, tmp_path: 
     assert control.status()["state"] == "ready"
 
 
+def test_flash_a_flat_image_keeps_files_unless_erased(microbit_board, tmp_path: Path) -> None:
+    control = microbit_board.control
+    with Board.open(microbit_board.port) as board:
+        board.exec("f = open('stay.txt', 'w')\nf.write('z')\nf.close()")
+    flat = tmp_path / "firmware.bin"
+    flat.write_bytes(image.load_firmware(image.wheel_hex()).rstrip(b"\xff"))
+    assert control.flash(flat, timeout=60.0)["flashes"] == 1
+    with Board.open(microbit_board.port) as board:
+        assert board.eval("open('stay.txt').read()") == "z"
+
+
+def test_files_survive_a_server_restart(tmp_path: Path) -> None:
+    _needs_qemu()
+    run = hil.sim.start(tmp_path, 1, kind="microbit", owner_pid=os.getpid())
+    try:
+        with Board.open(run.boards[0].port) as board:
+            board.exec("f = open('restart.txt', 'w')\nf.write('back')\nf.close()")
+    finally:
+        run.stop()
+    run = hil.sim.start(tmp_path, 1, kind="microbit", owner_pid=os.getpid())
+    try:
+        with Board.open(run.boards[0].port) as board:
+            assert board.eval("open('restart.txt').read()") == "back"
+    finally:
+        run.stop()
+
+
 def test_unmodified_mpremote_works(microbit_board) -> None:
     if not MPREMOTE.exists():
         pytest.skip(f"mpremote is not installed beside {sys.executable}")
