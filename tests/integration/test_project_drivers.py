@@ -245,3 +245,18 @@ def test_a_rack_naming_an_unregistered_project_driver_is_a_usage_error(
     )
     assert "Traceback" not in output
     assert events(logs["flash"]) == [] and events(logs["power"]) == []
+
+
+def test_a_driver_module_that_cannot_be_imported_is_a_usage_error(
+    tmp_path: Path, start_virtual_boards: Callable[..., list[SimBoard]]
+) -> None:
+    vb = start_virtual_boards(1)[0]
+    root = tmp_path / "project"
+    write_project(root, vb, register_from="hil_drivers")
+
+    done = run_project(root, "-o", "hil_drivers=lab_drivers,lab_relays", env={})
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 4, output  # pytest's usage error
+    assert "hil_drivers: cannot import driver module 'lab_relays': No module named" in output
+    assert "Traceback" not in output

@@ -10,8 +10,10 @@ names say so), and on a plain pty it must fail as an infrastructure error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -173,6 +175,83 @@ def test_a_hanging_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left behind
         os.kill(pid, 0)
+
+
+#: A lab command that prints what is not text (a tool dumping a device's raw answer), then fails.
+BINARY_OUTPUT = """
+import sys
+sys.stderr.buffer.write(b"hub answered \\xff\\xfe\\x00\\n")
+sys.exit(2)
+"""
+
+#: A wrapper that starts the real tool and waits for it (as a shell script does); both hang.
+WRAPPER = """
+import subprocess, sys, time
+tool = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+with open(sys.argv[1], "w") as f:
+    f.write(str(tool.pid))
+tool.wait()
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=UnicodeDecodeError,
+    reason="hil bug: hil.drivers.command.run_command decodes the command's output as text "
+    "(text=True) and lets UnicodeDecodeError out: a tool that prints non-UTF-8 bytes ends "
+    "in a traceback, not an infrastructure error naming the command and board",
+)
+def test_a_command_printing_bytes_that_are_not_text_still_fails_cleanly(tmp_path: Path) -> None:
+    tool = script(tmp_path, "hub.py", BINARY_OUTPUT)
+    board = entry(power=[sys.executable, str(tool)])
+
+    with pytest.raises(InfrastructureError, match=r"exited with 2: hub answered"):
+        recovery.power_cycle(board, None)
+
+
+@pytest.fixture
+def kill_later() -> Iterator[list[int]]:
+    """Pids that the test may leave behind when the code under test fails to end them."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hil bug: hil.drivers.command.run_command kills only the command it started when "
+    "the timeout passes (subprocess.run), not its process group: what the command started "
+    "(a wrapper script's tool) keeps running, maybe holding the hub or relay",
+)
+def test_a_hanging_command_is_killed_with_what_it_started(
+    tmp_path: Path, kill_later: list[int], wait_until: Callable[..., object]
+) -> None:
+    pid_file = tmp_path / "pid"
+    wrapper = script(tmp_path, "wrapper.py", WRAPPER)
+    board = entry(
+        reset={
+            "name": "command",
+            "options": {"argv": [sys.executable, str(wrapper), str(pid_file)], "timeout": 2.0},
+        }
+    )
+
+    with pytest.raises(InfrastructureError, match="timed out"):
+        recovery.hard_reset(board, None)
+
+    tool = int(pid_file.read_text())
+    kill_later.append(tool)
+    assert wait_until(lambda: not alive(tool), 5, f"the tool (pid {tool}) to be killed")
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: it is dead, waiting for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_command_that_cannot_start_is_an_infrastructure_error(tmp_path: Path) -> None:
