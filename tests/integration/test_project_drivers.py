@@ -2,7 +2,8 @@
 
 A test package of a project (written to ``tmp_path``) defines a power driver ``lab-power`` and a
 flasher ``lab-flasher`` that mpy-hil has never heard of, registers them (from its
-``conftest.py``, or from a module the ``hil_drivers`` ini option names), and names them in its
+``conftest.py``, from a module the ``hil_drivers`` ini option names, or from an installed
+package's ``mpy_hil.drivers`` entry point), and names them in its
 rack file for a running virtual board pinned to a firmware of its manifest. pytest runs that
 package as a user would, in a subprocess: the session flashes the board through ``lab-flasher``;
 the first test hangs the board, the soft reset of its rack entry cannot wake it, so the harness
@@ -120,8 +121,18 @@ def write_project(root: Path, vb: SimBoard, *, register_from: str) -> dict[str, 
     root.mkdir()
     logs = {"power": root / "power.jsonl", "flash": root / "flash.jsonl"}
     (root / "pytest.ini").write_text("[pytest]\n")  # this package is the rootdir
-    driver_file = "conftest.py" if register_from == "conftest" else "lab_drivers.py"
-    (root / driver_file).write_text(textwrap.dedent(LAB_DRIVERS))
+    if register_from == "conftest":
+        (root / "conftest.py").write_text(textwrap.dedent(LAB_DRIVERS))
+    elif register_from == "hil_drivers":
+        (root / "lab_drivers.py").write_text(textwrap.dedent(LAB_DRIVERS))
+    else:  # an installed package of the lab's, outside the test package, with an entry point
+        site = root.parent / "site"
+        site.mkdir()
+        (site / "lab_drivers.py").write_text(textwrap.dedent(LAB_DRIVERS))
+        info = site / "lab_drivers-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-drivers\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text("[mpy_hil.drivers]\nlab = lab_drivers\n")
     entry = manifest_entry()
     image = REPO / "firmware" / entry["image"]
     (root / "firmware").mkdir()
@@ -195,7 +206,7 @@ def run_project(root: Path, *args: str, env: dict[str, str]) -> subprocess.Compl
     )
 
 
-@pytest.mark.parametrize("register_from", ["conftest", "hil_drivers"])
+@pytest.mark.parametrize("register_from", ["conftest", "hil_drivers", "entry_point"])
 def test_a_project_power_driver_and_flasher_named_in_its_rack_are_used(
     tmp_path: Path, start_virtual_boards: Callable[..., list[SimBoard]], register_from: str
 ) -> None:
@@ -203,10 +214,12 @@ def test_a_project_power_driver_and_flasher_named_in_its_rack_are_used(
     root = tmp_path / "project"
     logs = write_project(root, vb, register_from=register_from)
     flashes_before = vb.control.status()["flashes"]
-    if register_from == "conftest":
-        args, env = (), {}
-    else:
-        args, env = ("-o", "hil_drivers=lab_drivers"), {"PYTHONPATH": str(root)}
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    if register_from == "hil_drivers":
+        args = ("-o", "hil_drivers=lab_drivers")
+    elif register_from == "entry_point":
+        env = {"PYTHONPATH": str(tmp_path / "site")}
 
     done = run_project(root, *args, env=env)
 
