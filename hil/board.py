@@ -63,6 +63,9 @@ GET_CHUNK = 3 * 512
 SLOW_RATE = 9600 / 10 / 4
 #: Seconds added to each ``put`` exec's budget for round trips and the board's own work.
 EXEC_MARGIN = 5.0
+#: Seconds a hard reset may take to show (the port failing, or boot output) before the port
+#: is re-opened anyway.
+RESET_SIGN = 5.0
 #: Seconds the clean-up exec of a failed ``put`` gets to close the file, whatever is left of
 #: the transfer's budget (after a stall, nothing is).
 CLEANUP_TIMEOUT = 5.0
@@ -259,8 +262,10 @@ class Board:
     def hard_reset(self, *, timeout: float = 20.0) -> None:
         """``machine.reset()``, then re-open the port (it may vanish and come back) and
         re-enter the raw REPL."""
+        deadline = as_deadline(timeout)
         self.repl.launch("import machine\nmachine.reset()")
-        self.repl.reconnect(timeout)
+        self.repl.await_reset(deadline.cap(RESET_SIGN))
+        self.repl.reconnect(deadline)
 
     # -- friendly REPL -----------------------------------------------------------------------
 

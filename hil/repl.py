@@ -327,14 +327,24 @@ class Repl:
     def launch(self, code: str | bytes, *, timeout: Deadline | float = 5.0) -> None:
         """Send code and do not wait for it to finish (``machine.reset()``, a server loop).
 
-        Nothing after the code is read: a resetting board may never acknowledge it (its last
-        bytes die with its USB). The mode becomes unknown.
+        The board acknowledges the end of the code before it runs it (``\\x04`` after a
+        raw-paste, ``OK`` in plain raw): that is waited for, briefly, so the code is known to
+        be in before the caller closes the port (closing a pty at once can drop the last bytes
+        unread). Nothing after it is read, and a missing acknowledgement is only noted: a
+        resetting board's last bytes may die with its USB. The mode becomes unknown.
         """
         data = code.encode() if isinstance(code, str) else bytes(code)
+        deadline = as_deadline(timeout)
         self._ensure_raw()
         self.note(f"launch {summary(data)}")
         self.mode = Mode.UNKNOWN
-        self.sender.send(data, as_deadline(timeout), wait=False)
+        if self.sender.send(data, deadline, wait=False):
+            return  # the board aborted the paste: it answers with an error report, not an ack
+        ack = b"\x04" if self.sender.raw_paste else b"OK"
+        try:
+            self.transport.read_until(ack, deadline=deadline.cap(min(1.0, self.reply_timeout)))
+        except (BoardTimeout, LinkError):
+            self.note("launched code not acknowledged (the board may be resetting)")
 
     def _collect(self, deadline: Deadline, on_output: Callable[[bytes], None] | None) -> ExecResult:
         """Read stdout, stderr and the prompt (or the soft reboot of an uncaught SystemExit)."""
@@ -431,6 +441,20 @@ class Repl:
         if self.mode is Mode.FRIENDLY:
             body = body[: body.rfind(b"MicroPython ")] if b"MicroPython " in body else body
         return uncook(body)
+
+    def await_reset(self, timeout: Deadline | float = 5.0) -> bool:
+        """After launching a reset: wait until the board shows that it went (the link fails,
+        or it prints anything: boot ROM text, a ``\\x00``, its banner), so that re-entering
+        the raw REPL cannot interrupt a reset still on its way. True when it showed; a board
+        that stays silent (a UART board whose main.py prints nothing) is only noted."""
+        try:
+            self.transport.read_some(deadline=timeout)
+        except LinkError:
+            return True
+        except BoardTimeout:
+            self.note("no sign of the reset from the board")
+            return False
+        return True
 
     def reconnect(self, timeout: Deadline | float = 20.0) -> None:
         """Re-open the port and re-enter the raw REPL, retrying until the deadline: after a

@@ -326,3 +326,29 @@ def test_parse_value_rejects_non_literals() -> None:
 def test_uncooker_holds_back_a_split_crlf() -> None:
     cooker = Uncooker()
     assert cooker.feed(b"a\r") + cooker.feed(b"\nb\r") + cooker.flush() == b"a\nb\r"
+
+
+LAUNCH_RESET: Script = [
+    *PASTE_OK,
+    ("tx", b"import machine\nmachine.reset()\x04"),
+    ("rx", b"\x04"),  # the board acknowledges the end of the code, then resets
+    ("rx", b"\x00MicroPython v1.9.2 on 2017-09-01; micro:bit with nRF51822\r\n"),
+]
+
+
+@each_split(LAUNCH_RESET)
+def test_launch_waits_for_the_acknowledgement_and_then_for_a_sign_of_the_reset(
+    cuts: list[int],
+) -> None:
+    repl = repl_for(LAUNCH_RESET, cuts)
+    repl.launch("import machine\nmachine.reset()")
+    assert repl.mode is Mode.UNKNOWN
+    assert repl.await_reset(timeout=2.0) is True  # the NUL and banner after the reset
+
+
+def test_a_silent_reset_is_noted_not_fatal() -> None:
+    repl = repl_for([*PASTE_OK, ("tx", b"machine.reset()\x04"), ("rx", b"\x04")])
+    repl.launch("machine.reset()")
+    assert repl.port.done
+    assert repl.await_reset(timeout=0.1) is False
+    assert "no sign of the reset" in repl.transport.tap.render()
