@@ -44,10 +44,10 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     """Factory of harnesses on a private lock directory; each is closed after the test."""
     made: list[Harness] = []
 
-    def make(rack: Rack, **options: Any) -> Harness:
+    def make(rack: Rack, connect_timeout: float = 20.0, **options: Any) -> Harness:
         harness = Harness(
             rack,
-            Settings(lease_timeout=5.0, connect_timeout=20.0),
+            Settings(lease_timeout=5.0, connect_timeout=connect_timeout),
             lock_dir=tmp_path / "locks",
             run_id="run-1",
             worker=None,
@@ -122,6 +122,23 @@ def test_release_gives_the_board_back(
     assert harness.entry is None and harness.link is None
     assert not link.transport.is_open
     assert harness.manager.state("vb0").free
+
+
+def test_a_board_that_cannot_be_connected_is_quarantined(
+    one_board: SimBoard, make_harness: Callable[..., Harness]
+) -> None:
+    harness = make_harness(rack_of([one_board]), connect_timeout=1.0)
+    one_board.control.unplug()  # its port is gone: nothing to open
+
+    with pytest.raises(BoardQuarantined) as info:
+        harness.board_for(Selector())
+
+    assert info.value.what.startswith("could not connect, quarantined: ")
+    record = harness.quarantine.get("vb0")
+    assert record is not None and record.reason.startswith("cannot connect: ")
+    assert harness.lease is None
+    with pytest.raises(BoardQuarantined):  # and it stays out for the rest of the run
+        harness.board_for(Selector())
 
 
 # --- health and recovery ------------------------------------------------------------------------
