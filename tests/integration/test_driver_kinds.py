@@ -200,3 +200,21 @@ def test_hard_reset(board: Board) -> None:
     with pytest.raises(RemoteError, match="NameError"):
         board.exec("gone")
     assert board.eval("1 + 1") == 2
+
+
+def test_files_on_a_board_with_under_5_kb_of_heap(microbit_board, tmp_path: Path) -> None:
+    """A micro:bit with 7 kB exists, and tests take heap too: with a ballast in ``__main__``
+    the board API still fits, in chunks sized from the free heap it measured."""
+    with Board.open(microbit_board.port) as board:
+        free = board.facts.mem_free
+        board.exec(f"ballast = bytearray({free - 4500})")
+        facts = board.probe(refresh=True)
+        assert facts.mem_free is not None and facts.mem_free < 5000
+        data = bytes(range(256)) * 6 + os.urandom(1500)
+        board.put(data, "/small.bin")
+        assert board.get("/small.bin") == data
+        assert board.put_chunk <= 500
+        (tmp_path / "mod_s.py").write_text("S = 'small heap'\n" * 30)
+        assert board.deploy(tmp_path).copied == ["/mod_s.py"]
+        assert board.deploy(tmp_path).skipped == ["/mod_s.py"]
+        assert board.eval("len(ballast)") == free - 4500  # the ballast stayed all along
