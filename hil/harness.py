@@ -20,7 +20,7 @@ from typing import Any
 
 from hil import recovery
 from hil.board import Board as BoardLink
-from hil.errors import BoardQuarantined, FlashError, HilError, InfrastructureError
+from hil.errors import BoardQuarantined, ConfigError, FlashError, HilError, InfrastructureError
 from hil.rack import Board, Lease, LeaseManager, Rack, Selector, default_lock_dir, resolve_port
 from hil.rack.quarantine import Quarantine
 from hil.transcript import Transcript
@@ -201,13 +201,13 @@ class Harness:
         """
         entry, link = self.entry, self.link
         assert entry is not None and link is not None
+        if reset not in RESET_MODES:
+            raise ConfigError(f"unknown reset mode {reset!r} (soft, hard, none)")
         try:
             if reset == "soft":
                 link.soft_reset()
             elif reset == "hard":
                 recovery.hard_reset(entry, link)
-            elif reset != "none":
-                raise InfrastructureError(f"unknown reset mode {reset!r} (soft, hard, none)")
         except InfrastructureError as e:
             reason = self.check_health()
             if reason:

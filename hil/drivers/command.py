@@ -3,11 +3,14 @@ a deadline, and a failure that says which command, which board and what it print
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
 import subprocess
 from dataclasses import dataclass
 
-from hil.errors import InfrastructureError
+from hil.errors import InfrastructureError, escape_text
 
 
 @dataclass(frozen=True)
@@ -25,15 +28,30 @@ class CommandOptions:
 
 
 def run_command(options: CommandOptions, *, what: str, where: str) -> None:
-    """Run the command; an infrastructure error when it cannot start, times out or fails."""
+    """Run the command; an infrastructure error when it cannot start, times out or fails.
+
+    It runs in a session of its own, so that a timeout kills what it started too (a wrapper
+    script's tool), not only the wrapper.
+    """
     argv = list(options.argv)
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=options.timeout)
-    except (OSError, subprocess.TimeoutExpired) as e:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
+    except OSError as e:
         raise InfrastructureError(f"{what} command {argv} failed: {e}", where=where) from e
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    try:
+        stdout, stderr = proc.communicate(timeout=options.timeout)
+    except subprocess.TimeoutExpired as e:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         raise InfrastructureError(
-            f"{what} command {argv} exited with {done.returncode}: {' | '.join(tail)}",
-            where=where,
+            f"{what} command {argv} timed out after {options.timeout:g}s", where=where
+        ) from e
+    if proc.returncode != 0:
+        output = (stderr or stdout).decode("utf-8", "replace")
+        tail = escape_text(" | ".join(output.strip().splitlines()[-3:]))
+        raise InfrastructureError(
+            f"{what} command {argv} exited with {proc.returncode}: {tail}", where=where
         )

@@ -34,6 +34,8 @@ def parse_options(options_type: type[T], options: Mapping[str, Any], *, where: s
     fields = {f.name: f for f in dataclasses.fields(options_type)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(options_type)
     unknown = sorted(set(options) - set(fields))
+    if unknown and not fields:
+        raise ConfigError(f"takes no options, got {unknown[0]!r}", where=where)
     if unknown:
         allowed = ", ".join(sorted(fields))
         raise ConfigError(f"unknown option {unknown[0]!r} (allowed: {allowed})", where=where)

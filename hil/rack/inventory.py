@@ -267,6 +267,11 @@ def driver_ref(role: drivers.Role, field: str, value: object) -> DriverRef:
         )
     if not drivers.known(role, ref.name):
         raise InvalidField(field, drivers.registry.unknown_message(role, ref.name))
+    try:  # a misspelt option is found now, not when a hung board needs its driver
+        cls = drivers.lookup(role, ref.name)
+        drivers.parse_options(cls.options_type, ref.options, where=ref.name)
+    except ConfigError as error:
+        raise InvalidField(f"{field}.options", f"{error.where}: {error.what}") from None
     return ref
 
 

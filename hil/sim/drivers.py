@@ -46,7 +46,8 @@ def control_of(entry: object) -> SimControl:
     from hil.errors import InfrastructureError
     from hil.rack.ports import port_driver
 
-    driver = port_driver(entry.port_spec)  # type: ignore[attr-defined]
+    spec = entry.port_spec  # type: ignore[attr-defined]
+    driver = None if spec.kind in ("device", "url") else port_driver(spec)
     if not isinstance(driver, SimPort):
         raise InfrastructureError(
             f"this driver needs a virtual board's 'sim:' port, not {entry.port!r}",  # type: ignore[attr-defined]

@@ -266,12 +266,6 @@ def test_prepare_with_an_unknown_reset_mode_fails_and_leaves_the_board(
     assert harness.link is link
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hil bug: Harness.prepare raises an unknown reset mode as an InfrastructureError "
-    "(then runs a health check), where a mistake in what the user gave is a usage error "
-    "(ConfigError)",
-)
 def test_an_unknown_reset_mode_is_a_usage_error(
     one_board: SimBoard, make_harness: Callable[..., Harness]
 ) -> None:

@@ -194,13 +194,6 @@ tool.wait()
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="hil bug: hil.drivers.command.run_command decodes the command's output as text "
-    "(text=True) and lets UnicodeDecodeError out: a tool that prints non-UTF-8 bytes ends "
-    "in a traceback, not an infrastructure error naming the command and board",
-)
 def test_a_command_printing_bytes_that_are_not_text_still_fails_cleanly(tmp_path: Path) -> None:
     tool = script(tmp_path, "hub.py", BINARY_OUTPUT)
     board = entry(power=[sys.executable, str(tool)])
@@ -219,12 +212,6 @@ def kill_later() -> Iterator[list[int]]:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hil bug: hil.drivers.command.run_command kills only the command it started when "
-    "the timeout passes (subprocess.run), not its process group: what the command started "
-    "(a wrapper script's tool) keeps running, maybe holding the hub or relay",
-)
 def test_a_hanging_command_is_killed_with_what_it_started(
     tmp_path: Path, kill_later: list[int], wait_until: Callable[..., object]
 ) -> None:
@@ -381,15 +368,7 @@ def test_sim_drivers_without_a_link_leave_the_board_booting(
     "port",
     [
         "usb-serial:E66118604B1F2B2A",
-        pytest.param(
-            "/dev/ttyUSB0",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="hil bug: hil.sim.drivers.control_of lets port_driver's ConfigError "
-                "through for a device path or URL: 'port ... needs no driver', naming neither "
-                "the board nor the sim driver",
-            ),
-        ),
+        "/dev/ttyUSB0",
     ],
 )
 def test_sim_drivers_refuse_a_board_that_is_not_virtual(port: str) -> None:

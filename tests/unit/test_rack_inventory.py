@@ -251,16 +251,17 @@ def test_config_is_frozen_and_hashable() -> None:
         port="/dev/null",
         platform="unix",
         tags=["x"],  # type: ignore[arg-type]
-        flasher=Flasher(name="sim", options={"rate": 1000, "files": ["a", "b"]}),
+        power=["uhubctl", "-a", "cycle"],  # type: ignore[arg-type]
+        flasher=Flasher(name="esptool", options={"chip": "esp32", "baud": 460800}),
     )
 
     assert board.tags == ("x",)
-    assert board.flasher is not None and board.flasher.options["files"] == ("a", "b")
+    assert board.power is not None and board.power.options["argv"] == ("uhubctl", "-a", "cycle")
     assert board in {board}
     with pytest.raises(AttributeError):
         board.id = "c"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        board.flasher.options["rate"] = 1  # type: ignore[index]
+        board.flasher.options["baud"] = 1  # type: ignore[index]
 
 
 def test_every_flasher_of_hil_flash_can_be_named_in_a_rack() -> None:
