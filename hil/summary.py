@@ -34,8 +34,13 @@ def board_summary(stats: Mapping[str, Iterable[Any]], capabilities: Mapping[str,
                 skips[board][_skip_reason(report)] += 1
             if outcome in ("failed", "error"):
                 faults[properties.get("hil_fault", "product")] += 1
+    for reports in stats.values():  # a passed teardown is filed under no outcome
+        for report in reports:
+            properties = dict(getattr(report, "user_properties", ()) or ())
             if "hil_quarantined" in properties:
-                quarantined.append(f"quarantined {board}: {properties['hil_quarantined']}")
+                line = f"quarantined {properties.get('hil_board')}: {properties['hil_quarantined']}"
+                if line not in quarantined:
+                    quarantined.append(escape_text(line))
     if not counts:
         return []
     lines = []

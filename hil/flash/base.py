@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 from hil.deadline import Deadline
 from hil.drivers import registry
-from hil.drivers.options import parse_options
+from hil.drivers.options import NoOptions, parse_options
 from hil.errors import FlashError
 
 #: ``progress(done, total)``: bytes (or units) done out of a total. Called from the flashing thread.
@@ -120,7 +120,7 @@ class Flasher(ABC):
     """
 
     name: ClassVar[str]
-    options_type: ClassVar[type]
+    options_type: ClassVar[type] = NoOptions
     image_suffixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Any, target: FlashTarget) -> None:

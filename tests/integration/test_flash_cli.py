@@ -161,7 +161,7 @@ def test_hil_flash_names_an_unknown_board_in_one_line(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "hil: --board: no board 'b9' in the rack (boards: b0) [infrastructure fault]"
+        "hil: --board: no board 'b9' in the rack (boards: b0) [usage fault]"
     ]
 
 

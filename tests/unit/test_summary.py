@@ -71,3 +71,9 @@ def test_board_text_in_a_skip_reason_is_escaped() -> None:
 
 def test_a_run_that_used_no_board_prints_nothing() -> None:
     assert board_summary({"passed": [Report(None)]}, {}) == []
+
+
+def test_a_board_quarantined_after_a_passed_test_is_named() -> None:
+    teardown = Report("vb1", user_properties=[("hil_quarantined", "board stopped answering")])
+    lines = board_summary({"passed": [Report("vb1")], "": [teardown]}, {})
+    assert lines[-1] == "quarantined vb1: board stopped answering"
