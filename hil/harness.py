@@ -29,6 +29,8 @@ log = logging.getLogger("hil")
 
 #: How long the post-test health check waits for the board to answer.
 HEALTH_TIMEOUT = 5.0
+#: A board that fails to get ready for this many tests in a row is taken out of the run.
+PREPARE_FAILURES = 3
 RESET_MODES = ("soft", "hard", "none")
 
 
@@ -40,6 +42,8 @@ class Settings:
     lease_timeout: float = 300.0
     log_dir: Path | None = None
     connect_timeout: float = 20.0
+    #: How long the reset before a test may take (a board's reboot, boot.py included).
+    reset_timeout: float = 10.0
 
 
 class Harness:
@@ -80,6 +84,7 @@ class Harness:
         self.firmware: dict[str, str] = {}
         #: What each board used in this session has, by its probe (``hil.probe.BoardFacts``).
         self.facts: dict[str, Any] = {}
+        self._prepare_failures: dict[str, int] = {}
 
     # --- rack and leases --------------------------------------------------------------------
 
@@ -205,14 +210,22 @@ class Harness:
             raise ConfigError(f"unknown reset mode {reset!r} (soft, hard, none)")
         try:
             if reset == "soft":
-                link.soft_reset()
+                link.soft_reset(timeout=self.settings.reset_timeout)
             elif reset == "hard":
-                recovery.hard_reset(entry, link)
+                recovery.hard_reset(entry, link, timeout=max(self.settings.reset_timeout, 20.0))
         except InfrastructureError as e:
+            failures = self._prepare_failures.get(entry.id, 0) + 1
+            self._prepare_failures[entry.id] = failures
             reason = self.check_health()
+            if reason is None and failures >= PREPARE_FAILURES:
+                # it answers, but cannot be brought to a test's start (a boot that never ends):
+                # every further test would pay the whole deadline and fail the same way
+                reason = f"{failures} tests in a row could not start on it: {e.what}"
+                self._take_out(entry, reason)
             if reason:
                 raise BoardQuarantined(reason, where=entry.id, tail=e.tail) from e
             raise
+        self._prepare_failures.pop(entry.id, None)
 
     def check_health(self) -> str | None:
         """After a test: make sure the board answers; recover or quarantine it.

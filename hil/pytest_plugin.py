@@ -321,7 +321,14 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     reason = harness.skip_reason(selector)
     if reason:
         pytest.skip(reason)
-    entry, link = harness.board_for(selector)
+    if board_id:  # counted and transcribed under its board even if it never gets it
+        item.stash[BOARD_ID] = board_id
+        item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
+    try:
+        entry, link = harness.board_for(selector)
+    except HilError as e:
+        harness.transcript.note(f"not run: {item.nodeid}: no board: {e.what}")
+        raise
     item.stash[BOARD_ID] = entry.id
     facts = harness.board_facts()
     lacking = wanted.mismatch(entry, probed=facts.features)

@@ -16,7 +16,7 @@ import pytest
 
 from hil.board import Board as BoardLink
 from hil.errors import BoardQuarantined, FlashError, HilError, InfrastructureError
-from hil.harness import Harness, Settings
+from hil.harness import PREPARE_FAILURES, Harness, Settings
 from hil.rack import Board, Rack, Selector
 from hil.sim import SimBoard
 
@@ -44,10 +44,14 @@ def make_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     """Factory of harnesses on a private lock directory; each is closed after the test."""
     made: list[Harness] = []
 
-    def make(rack: Rack, connect_timeout: float = 20.0, **options: Any) -> Harness:
+    def make(
+        rack: Rack, connect_timeout: float = 20.0, reset_timeout: float = 10.0, **options: Any
+    ) -> Harness:
         harness = Harness(
             rack,
-            Settings(lease_timeout=5.0, connect_timeout=connect_timeout),
+            Settings(
+                lease_timeout=5.0, connect_timeout=connect_timeout, reset_timeout=reset_timeout
+            ),
             lock_dir=tmp_path / "locks",
             run_id="run-1",
             worker=None,
@@ -307,6 +311,40 @@ def test_a_board_that_fails_its_reset_and_stays_silent_is_quarantined(
     assert info.value.where == "vb0"
     assert info.value.what.startswith("board stopped answering; hard reset: ")
     assert "vb0" in harness.quarantine
+
+
+def test_a_board_that_answers_but_never_gets_ready_is_taken_out_after_a_few_tests(
+    one_board: SimBoard, make_harness: Callable[..., Harness]
+) -> None:
+    harness = make_harness(rack_of([one_board]), reset_timeout=0.5)
+    harness.board_for(Selector())
+    one_board.control.fault("slow_boot", seconds=2.0)  # boots, but later than a test may wait
+
+    for _ in range(PREPARE_FAILURES - 1):
+        with pytest.raises(InfrastructureError) as info:
+            harness.prepare("soft")
+        assert not isinstance(info.value, BoardQuarantined)  # it answers: maybe a one-off
+    with pytest.raises(BoardQuarantined) as info:
+        harness.prepare("soft")
+
+    assert f"{PREPARE_FAILURES} tests in a row could not start on it" in info.value.what
+    assert "vb0" in harness.quarantine
+
+
+def test_a_good_start_clears_the_count_of_failed_ones(
+    one_board: SimBoard, make_harness: Callable[..., Harness]
+) -> None:
+    harness = make_harness(rack_of([one_board]), reset_timeout=0.5)
+    harness.board_for(Selector())
+    for _ in range(PREPARE_FAILURES + 1):
+        one_board.control.fault("slow_boot", seconds=2.0)
+        with pytest.raises(InfrastructureError) as info:
+            harness.prepare("soft")
+        assert not isinstance(info.value, BoardQuarantined)
+        one_board.control.clear_faults()
+        harness.prepare("soft")  # a good start in between: failures are not "in a row"
+
+    assert "vb0" not in harness.quarantine
 
 
 # --- firmware check -----------------------------------------------------------------------------
