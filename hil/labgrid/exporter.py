@@ -1,0 +1,170 @@
+"""``hil lab exporter``: a host's part of a rack file as a running labgrid exporter.
+
+Each board becomes a resource group named by its id: its serial port (``RawSerialPort`` for a
+device path or a virtual board's pty, ``USBSerialPort`` matched by USB serial number for
+``usb-serial:``), and for a virtual board a ``NetworkPowerPort`` of model ``rest`` served by
+:class:`~hil.labgrid.power_server.PowerServer` on this host. labgrid's exporter publishes them and
+starts ser2net for a serial port when its place is acquired.
+
+The process also watches the coordinator for places whose holder died
+(:mod:`hil.labgrid.reclaim`), so that the bound on a dead holder holds even when no run waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.errors import ConfigError, HilError, InfrastructureError
+from hil.rack.inventory import Board, Rack
+from hil.rack.ports import port_driver
+
+log = logging.getLogger("hil.labgrid")
+
+
+def select_boards(rack: Rack, ids: list[str] | None) -> tuple[Board, ...]:
+    """The boards this host serves: those named, else all of the rack file."""
+    if not ids:
+        return rack.boards
+    return tuple(rack.board(board_id) for board_id in ids)
+
+
+def sim_dir(board: Board) -> Path | None:
+    """The state directory of a virtual board (a ``sim:`` port), else None."""
+    spec = board.port_spec
+    return Path(spec.value) if spec.kind == "sim" else None
+
+
+def exporter_config(boards: tuple[Board, ...], power_url: str | None) -> dict[str, Any]:
+    """labgrid's exporter configuration for ``boards`` (a mapping; written as YAML)."""
+    config: dict[str, Any] = {}
+    power_index = 0
+    for board in boards:
+        spec = board.port_spec
+        group: dict[str, Any] = {}
+        if spec.kind == "device":
+            group["RawSerialPort"] = {"port": spec.value, "speed": board.baudrate}
+        elif spec.kind == "usb-serial":
+            group["USBSerialPort"] = {
+                "match": {"ID_SERIAL_SHORT": spec.value},
+                "speed": board.baudrate,
+            }
+        elif spec.kind == "sim":
+            # labgrid wants the device itself (/dev/pts/N), not the board's symlink to it
+            device = os.path.realpath(port_driver(spec).resolve(where=board.id))
+            group["RawSerialPort"] = {"port": device, "speed": board.baudrate}
+            if power_url is not None:
+                group["NetworkPowerPort"] = {
+                    "model": "rest",
+                    "host": power_url,
+                    "index": power_index,
+                }
+            power_index += 1
+        else:
+            raise ConfigError(
+                f"port {board.port!r} cannot be exported (a device path, usb-serial: or sim:)",
+                where=board.id,
+            )
+        config[board.id] = group
+    return config
+
+
+def write_config(config: dict[str, Any], path: Path) -> Path:
+    import yaml  # a dependency of labgrid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=True))
+    return path
+
+
+def exporter_command(config: Path, coordinator: str, name: str, hostname: str) -> list[str]:
+    """The labgrid-exporter command line (the one next to our Python, else on PATH)."""
+    local = Path(sys.executable).with_name("labgrid-exporter")
+    program = str(local) if local.exists() else shutil.which("labgrid-exporter")
+    if program is None:
+        raise ConfigError("labgrid-exporter not found: pip install 'mpy-hil[labgrid]'")
+    return [program, "-c", coordinator, "--hostname", hostname, "-n", name, str(config)]
+
+
+def serve(
+    rack: Rack,
+    *,
+    coordinator: str,
+    name: str,
+    hostname: str,
+    boards: list[str] | None,
+    state_dir: Path,
+    reclaim: bool = True,
+) -> int:
+    """Run the exporter for this host's boards until it ends or we are told to stop."""
+    from hil.labgrid import require
+    from hil.labgrid.power_server import PowerServer
+
+    require()
+    chosen = select_boards(rack, boards)
+    sims = [d for d in (sim_dir(b) for b in chosen) if d is not None]
+    power = PowerServer(sims, host=hostname).start() if sims else None
+    config = write_config(
+        exporter_config(chosen, power.url if power else None), state_dir / f"{name}.yaml"
+    )
+    command = exporter_command(config, coordinator, name, hostname)
+    child = subprocess.Popen(command)  # same process group: killing the host kills its ser2net
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"hil lab exporter {name}: {len(chosen)} boards, pid {child.pid}", flush=True)
+    try:
+        _watch(child, coordinator, name, reclaim, lambda: stopping)
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
+        if power is not None:
+            power.stop()
+    return 0 if stopping else (child.returncode or 1)
+
+
+def _watch(child: subprocess.Popen, coordinator: str, name: str, reclaim: bool, stopping) -> None:
+    """Wait for the exporter to end or for a stop; meanwhile reclaim dead holders' places."""
+    from hil.labgrid.client import Coordinator
+    from hil.labgrid.holder import holder_name
+    from hil.labgrid.reclaim import SCAN_INTERVAL, Reclaimer
+
+    session = reclaimer = None
+    next_scan = 0.0
+    while child.poll() is None and not stopping():
+        if reclaim and time.monotonic() >= next_scan:
+            next_scan = time.monotonic() + SCAN_INTERVAL
+            try:
+                if session is None or not session.alive:
+                    if session is not None:
+                        session.close()
+                    session = Coordinator(
+                        coordinator, name=str(holder_name(run="exporter", worker=name))
+                    ).connect()
+                    reclaimer = Reclaimer(session)
+                assert reclaimer is not None
+                reclaimer.scan()
+            except (InfrastructureError, HilError) as error:
+                log.warning("reclaim scan failed: %s", error)
+        time.sleep(0.2)
+    if session is not None:
+        with contextlib.suppress(Exception):
+            session.close()
