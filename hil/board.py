@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hil import boardcode
+from hil.actions import action
 from hil.boardcode import helper
 from hil.deadline import Deadline, as_deadline
 from hil.encoding import (
@@ -171,6 +172,7 @@ class Board:
         """What the board has (``hil.probe``), asked once per Board object."""
         return self.probe()
 
+    @action("probe")
     def probe(self, *, refresh: bool = False) -> BoardFacts:
         """Run the probe (once, or again with ``refresh``) and return the facts."""
         if self._facts is None or refresh:
@@ -238,6 +240,7 @@ class Board:
         """Run a local Python file on the board (without copying it there)."""
         return self.exec(Path(path).read_text(), timeout=timeout, on_output=on_output)
 
+    @action("identity")
     def identity(self, *, refresh: bool = False) -> Identity:
         """Implementation, ``os.uname()`` and ``machine.unique_id()`` as hex (cached)."""
         if self._identity is None or refresh:
@@ -259,6 +262,7 @@ class Board:
         """Soft-reset; return the boot output. Modules, heap and mounts are gone afterwards."""
         return _text(self.repl.soft_reset(raw=raw, timeout=timeout))
 
+    @action("hard_reset")
     def hard_reset(self, *, timeout: float = 20.0) -> None:
         """``machine.reset()``, then re-open the port (it may vanish and come back) and
         re-enter the raw REPL."""
@@ -279,6 +283,7 @@ class Board:
 
     # -- files -------------------------------------------------------------------------------
 
+    @action("ls")
     def ls(self, path: str = "/") -> list[FileInfo]:
         """Entries of a directory: name, whether it is one, size (0 for directories)."""
         if self.facts.has("os.ilistdir"):
@@ -290,11 +295,13 @@ class Board:
             entries = self._run_value(boardcode.LS_PLAIN, path, dirs)
         return [FileInfo(n, d, s) for n, d, s in entries]
 
+    @action("mkdir")
     def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False) -> None:
         if not self.facts.has("os.mkdir"):
             raise MissingFeature(f"mkdir({path!r})", ["os.mkdir"], where=self.name)
         self.repl.exec(helper(boardcode.MKDIR, path, parents, exist_ok))
 
+    @action("rm")
     def rm(self, path: str, *, recursive: bool = False) -> None:
         self.repl.exec(helper(boardcode.RM, self._path(path), recursive))
 
@@ -303,6 +310,7 @@ class Board:
         board (``MissingFeature`` otherwise): ``checksum`` works on every board."""
         return self.sha256_many([path])[path]
 
+    @action("sha256_many")
     def sha256_many(
         self, paths: Iterable[str], *, timeout: Deadline | float = 60.0
     ) -> dict[str, str | None]:
@@ -316,6 +324,7 @@ class Board:
         the file does not exist."""
         return self.checksums([path])[path]
 
+    @action("checksums")
     def checksums(
         self, paths: Iterable[str], *, timeout: Deadline | float = 60.0
     ) -> dict[str, str | None]:
@@ -329,6 +338,7 @@ class Board:
             answer = self._run_value(boardcode.ADLER32, local, ADLER_STEP, timeout=timeout)
         return {p: board_checksum(answer[q], kind) for p, q in zip(wanted, local, strict=True)}
 
+    @action("get")
     def get(self, path: str, *, timeout: float = 120.0) -> bytes:
         """A board file's content (the raw REPL's stdout is not binary safe: base64 with
         ``binascii``, else one ``repr`` per line)."""
@@ -344,6 +354,7 @@ class Board:
         except ValueError as exc:
             raise ProtocolError(f"get({path!r}): {exc}", where=self.name) from exc
 
+    @action("put")
     def put(
         self,
         source: str | Path | bytes,
@@ -429,6 +440,7 @@ class Board:
             return base64_call, True
         return ascii_literal, False
 
+    @action("deploy")
     def deploy(
         self,
         local_dir: str | Path,

@@ -1,12 +1,17 @@
 """The end of a pytest run, per board: what ran, what was skipped and why, whose fault failures
-were. Printed without ``-rs`` because on a bench the first question is "did my board run the
-suite, and if not, what does it lack?".
+were, what the board spent, its firmware and capabilities. Printed without ``-rs`` because on a
+bench the first question is "did my board run the suite, and if not, what does it lack?".
+
+The table is made to fit the terminal: the board ids are never cut (their column is as wide as
+the longest), firmware and capabilities go on wrapped lines under the table.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import textwrap
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hil.errors import escape_text
@@ -14,48 +19,167 @@ from hil.errors import escape_text
 #: The outcome categories of pytest's terminal reporter that we count.
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 NO_BOARD = "(no board)"
+#: Whose fault a failure was (``hil_fault`` of the report), in the order they are listed.
+FAULTS = ("infrastructure", "product", "assertion", "usage", "error")
 
 
-def board_summary(stats: Mapping[str, Iterable[Any]], capabilities: Mapping[str, str]) -> list[str]:
-    """The lines of the summary; empty when no test used a board."""
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    skips: dict[str, Counter[str]] = defaultdict(Counter)
-    faults: Counter[str] = Counter()
-    quarantined: list[str] = []
+@dataclass
+class BoardRow:
+    """What one board did in the run."""
+
+    board: str
+    outcomes: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    skips: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    heap: list[int] = field(default_factory=list)
+    timed: int = 0
+
+    @property
+    def failures(self) -> int:
+        return self.outcomes["failed"] + self.outcomes["error"]
+
+    def heap_text(self) -> str:
+        """Mean change of free heap per test, and the worst, e.g. ``-1.2 kB (worst -4.0 kB)``."""
+        if not self.heap:
+            return "-"
+        mean = sum(self.heap) / len(self.heap)
+        return f"{_kb(mean)} (worst {_kb(min(self.heap))})"
+
+
+def _kb(n: float) -> str:
+    return f"{n / 1000:+.1f} kB" if abs(n) >= 1000 else f"{n:+.0f} B"
+
+
+def collect(stats: Mapping[str, Iterable[Any]]) -> dict[str, BoardRow]:
+    """Per board: counts by outcome and fault, skip reasons, board time and heap changes."""
+    rows: dict[str, BoardRow] = {}
     for outcome in OUTCOMES:
         for report in stats.get(outcome, ()):
             properties = dict(getattr(report, "user_properties", ()) or ())
             board = properties.get("hil_board")
             if board is None and not _skipped_for_want_of_a_board(report, outcome):
                 continue
-            board = board or NO_BOARD
-            counts[board][outcome] += 1
+            row = rows.setdefault(board or NO_BOARD, BoardRow(board or NO_BOARD))
+            row.outcomes[outcome] += 1
             if outcome == "skipped":
-                skips[board][_skip_reason(report)] += 1
+                row.skips[_skip_reason(report)] += 1
             if outcome in ("failed", "error"):
-                faults[properties.get("hil_fault", "product")] += 1
+                row.faults[properties.get("hil_fault") or "error"] += 1
+    seen: set[str] = set()
     for reports in stats.values():  # a passed teardown is filed under no outcome
         for report in reports:
             properties = dict(getattr(report, "user_properties", ()) or ())
-            if "hil_quarantined" in properties:
-                line = f"quarantined {properties.get('hil_board')}: {properties['hil_quarantined']}"
-                if line not in quarantined:
-                    quarantined.append(escape_text(line))
-    if not counts:
+            board, key = properties.get("hil_board"), getattr(report, "nodeid", id(report))
+            if board is None or "hil_board_seconds" not in properties or key in seen:
+                continue
+            seen.add(key)
+            row = rows.setdefault(board, BoardRow(board))
+            row.seconds += float(properties["hil_board_seconds"])
+            row.timed += 1
+            if properties.get("hil_heap_change") is not None:
+                row.heap.append(int(properties["hil_heap_change"]))
+    return rows
+
+
+def board_summary(
+    stats: Mapping[str, Iterable[Any]],
+    capabilities: Mapping[str, str],
+    firmware: Mapping[str, str | None] | None = None,
+    *,
+    width: int = 80,
+) -> list[str]:
+    """The lines of the summary; empty when no test used a board."""
+    rows = collect(stats)
+    if not rows:
         return []
-    lines = []
-    for board in sorted(counts):
-        done = ", ".join(f"{n} {outcome}" for outcome, n in counts[board].items() if n)
-        extra = f" [{capabilities[board]}]" if capabilities.get(board) else ""
-        lines.append(f"{board}{extra}: {done}")
-        for reason, n in skips[board].most_common():
-            lines.append(f"    {n} skipped: {reason}")
-    failures = sum(faults.values())
+    header = ["board", "passed", "failed", "skipped", "infra", "board time", "free heap/test"]
+    table = [header]
+    for board in sorted(rows):
+        row = rows[board]
+        table.append(
+            [
+                board,
+                str(row.outcomes["passed"] + row.outcomes["xfailed"] + row.outcomes["xpassed"]),
+                str(row.failures),
+                str(row.outcomes["skipped"]),
+                str(row.faults["infrastructure"]),
+                f"{row.seconds:.2f} s" if row.timed else "-",
+                row.heap_text(),
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
+    for board in sorted(rows):
+        row = rows[board]
+        details = []
+        if firmware and firmware.get(board):
+            details.append(f"firmware {firmware[board]}")
+        if capabilities.get(board):
+            details.append(f"capabilities: {capabilities[board]}")
+        if details:
+            lines.extend(_wrapped(f"{board}: " + "; ".join(details), width))
+        for reason, n in row.skips.most_common():
+            lines.extend(_wrapped(f"{board}: {n} skipped: {reason}", width))
+    failures = sum(row.failures for row in rows.values())
     if failures:
-        parts = ", ".join(f"{n} {fault}" for fault, n in sorted(faults.items()))
-        lines.append(f"failures by fault: {failures} ({parts})")
-    lines.extend(quarantined)
+        faults: Counter[str] = Counter()
+        for row in rows.values():
+            faults.update(row.faults)
+        order = [f for f in FAULTS if faults[f]] + sorted(set(faults) - set(FAULTS))
+        parts = " + ".join(f"{faults[f]} {f}" for f in order)
+        lines.append(f"failures by fault: {failures} = {parts}")
+    lines.extend(_quarantined(stats))
     return lines
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """A long line wrapped to the terminal, continued under itself, never cutting a word."""
+    return textwrap.wrap(
+        text, width=max(width, 40), subsequent_indent="    ", break_long_words=False
+    ) or [text]
+
+
+def _quarantined(stats: Mapping[str, Iterable[Any]]) -> list[str]:
+    lines: list[str] = []
+    for reports in stats.values():
+        for report in reports:
+            properties = dict(getattr(report, "user_properties", ()) or ())
+            if "hil_quarantined" in properties:
+                line = escape_text(
+                    f"quarantined {properties.get('hil_board')}: {properties['hil_quarantined']}"
+                )
+                if line not in lines:
+                    lines.append(line)
+    return lines
+
+
+def overview(
+    stats: Mapping[str, Iterable[Any]],
+    firmware: Mapping[str, str | None],
+    capabilities: Mapping[str, str],
+) -> dict[str, str]:
+    """Per board, one line for the report's environment: ``12 passed, 1 failed, 0 skipped,
+    0 infrastructure; board time 3.2 s; free heap/test -1.2 kB (worst -4.0 kB)``."""
+    out = {}
+    for board, row in sorted(collect(stats).items()):
+        if board == NO_BOARD:
+            continue
+        passed = row.outcomes["passed"] + row.outcomes["xfailed"] + row.outcomes["xpassed"]
+        text = (
+            f"{passed} passed, {row.failures} failed, {row.outcomes['skipped']} skipped, "
+            f"{row.faults['infrastructure']} infrastructure"
+        )
+        if row.timed:
+            text += f"; board time {row.seconds:.2f} s; free heap/test {row.heap_text()}"
+        out[board] = text
+    return out
 
 
 def _skipped_for_want_of_a_board(report: Any, outcome: str) -> bool:

@@ -10,11 +10,14 @@ transport saw them and merged only when rendering.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 #: Control bytes of the MicroPython REPL, rendered by name so a reader sees the protocol.
 CONTROL_NAMES = {
@@ -32,6 +35,50 @@ class Direction(Enum):
     TX = "->"  # host to board
     RX = "<-"  # board to host
     NOTE = "##"  # a remark by the host software (what it is about to do, what it concluded)
+    BEGIN = "{{"  # a named action starts (``Transcript.action``): its exchanges follow
+    END = "}}"  # that action is over (its final title, its outcome)
+
+
+#: How an action shows: a ``STEP`` is a step whose exchanges are shown as they are (a hard
+#: reset); a ``GROUP`` is a step whose helper programs are folded into one line of the REPL
+#: view (put, deploy, probe); a ``QUIET`` action is bookkeeping of the framework (the free
+#: heap measured around a test): no step, not in the REPL view, only on the wire.
+#: A ``CHECK`` (the health check after a test) is a step in reports, and in the REPL view only
+#: when something in it failed.
+STEP, GROUP, QUIET, CHECK = "step", "group", "quiet", "check"
+
+
+@dataclass
+class Action:
+    """A user-visible action of the framework (``put main.py (2.1 kB)``) around its exchanges.
+
+    ``title`` may be changed while it runs (``deploy`` knows how many files it sent only at the
+    end); ``error`` is what ended it, if anything did.
+    """
+
+    title: str
+    mode: str = GROUP
+    start: float = 0.0
+    stop: float | None = None
+    mark: int = 0
+    error: BaseException | None = None
+    depth: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return (self.stop if self.stop is not None else time.monotonic()) - self.start
+
+
+def action_record(entry: Entry) -> dict[str, Any]:
+    """The fields of a BEGIN or END entry: ``title``, ``mode``, and for END ``error``."""
+    try:
+        value = json.loads(entry.data.decode("utf-8"))
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        return {"title": entry.data.decode("utf-8", "replace"), "mode": GROUP}
+    return value
 
 
 @dataclass(frozen=True)
@@ -64,6 +111,10 @@ class Transcript:
         self.max_bytes = max_bytes
         self.dropped_bytes = 0
         self.start = clock()
+        #: Called with ``("begin" | "end", Action)`` as named actions start and end (reports
+        #: turn them into steps); set per test by the pytest plugin.
+        self.action_listeners: list[Callable[[str, Action], None]] = []
+        self._open: list[Action] = []
 
     def record(self, direction: Direction, data: bytes) -> None:
         """Append one chunk (called by the transport for every write and every read)."""
@@ -89,6 +140,45 @@ class Transcript:
     def note(self, text: str) -> None:
         """Record what the host is doing (e.g. ``exec: print(1)``), so the bytes read in context."""
         self.record(Direction.NOTE, text.encode("utf-8", "replace"))
+
+    @contextlib.contextmanager
+    def action(self, title: str, *, mode: str = GROUP) -> Iterator[Action]:
+        """Mark the exchanges inside as one action of the framework, named for a person.
+
+        The action is recorded in the transcript (so the REPL view can fold a ``put``'s helper
+        programs into one line) and told to ``action_listeners`` (so a report makes it a step).
+        A listener that fails is ignored: reporting must never fail the action itself.
+        """
+        act = Action(title, mode, start=time.monotonic(), depth=len(self._open))
+        act.mark = self.mark()
+        self._record_action(Direction.BEGIN, {"title": title, "mode": mode})
+        self._open.append(act)
+        self._tell("begin", act)
+        try:
+            yield act
+        except BaseException as exc:
+            act.error = exc
+            raise
+        finally:
+            act.stop = time.monotonic()
+            if self._open and self._open[-1] is act:
+                self._open.pop()
+            error = None if act.error is None else f"{type(act.error).__name__}: {act.error}"
+            self._record_action(Direction.END, {"title": act.title, "mode": mode, "error": error})
+            self._tell("end", act)
+
+    @property
+    def in_action(self) -> Action | None:
+        """The innermost action still running, if any."""
+        return self._open[-1] if self._open else None
+
+    def _record_action(self, direction: Direction, fields: dict[str, Any]) -> None:
+        self.record(direction, json.dumps(fields).encode("utf-8"))
+
+    def _tell(self, event: str, act: Action) -> None:
+        for listener in list(self.action_listeners):
+            with contextlib.suppress(Exception):
+                listener(event, act)
 
     def mark(self) -> int:
         """A position to render from later: lets a report attach just one step's bytes."""
@@ -150,6 +240,16 @@ def _lines(entries: list[Entry]) -> Iterator[tuple[float, Direction, str]]:
     """Merge consecutive chunks of one direction and split board output after each newline."""
     run: list[Entry] = []
     for entry in entries:
+        if entry.direction in (Direction.BEGIN, Direction.END):
+            if run:
+                yield from _split(run)
+                run = []
+            fields = action_record(entry)
+            what = fields.get("title", "")
+            if entry.direction is Direction.END and fields.get("error"):
+                what += f" (failed: {fields['error']})"
+            yield entry.t, entry.direction, what
+            continue
         if run and (entry.direction is not run[0].direction or entry.direction is Direction.NOTE):
             yield from _split(run)
             run = []

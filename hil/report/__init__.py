@@ -21,10 +21,20 @@ from hil.report.results import (
     write_categories,
     write_environment,
 )
-from hil.report.steps import attach_transcript, exchange_step, is_active, label_board, readable
+from hil.report.steps import (
+    REPL_NAME,
+    WIRE_NAME,
+    attach_transcript,
+    exchange_step,
+    is_active,
+    label_board,
+    readable,
+)
 
 __all__ = [
     "CATEGORIES",
+    "REPL_NAME",
+    "WIRE_NAME",
     "ReportError",
     "attach_transcript",
     "environment_properties",

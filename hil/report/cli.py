@@ -12,14 +12,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="render Allure results to an HTML report (Allure 3 from npm, no Java)",
-        description="Render the results of `pytest --alluredir DIR` with the Allure 3 pinned in "
-        "ci/package.json; its modules are installed with `npm ci` on first use.",
+        description="Render the results of `pytest --alluredir DIR` with the Allure 3 that "
+        "mpy-hil pins (hil/report/tooling, linked from a checkout's ci/); its modules are "
+        "installed with `npm ci` on first use (in ci/ of a checkout, else in "
+        "~/.cache/mpy-hil). Needs Node.js 20+ and npm, no Java.",
     )
     report.add_argument(
-        "--results", type=Path, default=Path("allure-results"), help="default: allure-results"
+        "--results",
+        type=Path,
+        default=Path("allure-results"),
+        help="the folder pytest wrote with --alluredir (default: allure-results)",
     )
     report.add_argument(
-        "--output", type=Path, default=Path("allure-report"), help="default: allure-report"
+        "--output",
+        type=Path,
+        default=Path("allure-report"),
+        help="where the HTML report goes; replaced (default: allure-report)",
+    )
+    report.add_argument(
+        "--history",
+        type=Path,
+        default=None,
+        help="JSON-lines file of earlier runs for the trend charts; this run is appended "
+        "(default: allure-history.jsonl beside the report)",
+    )
+    report.add_argument(
+        "--no-history", action="store_true", help="a report of this run alone, no trend"
     )
     report.add_argument("--name", default="mpy-hil", help="the report's title")
     report.add_argument(
@@ -27,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="folder with package.json and allurerc.mjs "
-        "(default: $HIL_REPORT_TOOLING, else ci/ of the checkout)",
+        "(default: $HIL_REPORT_TOOLING, else ci/ of the checkout, else the packaged copy)",
     )
     report.add_argument(
         "--no-install", action="store_true", help="fail instead of running `npm ci` when missing"
@@ -42,12 +60,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tooling = args.tooling or find_tooling()
+    history = None
+    if not args.no_history:
+        history = args.history or args.output.resolve().parent / "allure-history.jsonl"
     index = render(
         args.results,
         args.output,
         tooling=tooling,
         name=args.name,
         install=not args.no_install,
+        history=history,
     )
     print(index)
     if args.open:

@@ -21,46 +21,74 @@ from hil.plugin_state import (
 )
 
 
-def report_board(entry: Any, link: Any, harness: Any) -> None:
-    """Allure: label the test with its board; every REPL exchange becomes a step."""
+def report_board(entry: Any, link: Any, harness: Any) -> Any:
+    """Label the test with its board (Allure) and start its ``TestRecorder``: every REPL
+    exchange and named action becomes a step; the board's time and free heap are measured."""
     from hil import report
+    from hil.report.recorder import TestRecorder
 
-    if not report.is_active():
-        link.repl.observers = []
-        return
-    # each test runs once per board: the board is part of its identity, port/firmware are not
-    report.label_board(
-        entry.id,
-        entry.platform,
-        entry.port,
-        harness.firmware_version(),
-        board_in_history=True,
-        capabilities=", ".join(sorted(harness.capabilities(entry))),
-    )
-
-    def step(exchange: Any) -> None:
-        report.exchange_step(
-            exchange.title,
-            exchange.sent,
-            exchange.received,
-            exchange.seconds,
+    if report.is_active():
+        # each test runs once per board: the board is part of its identity, port/firmware not
+        report.label_board(
             entry.id,
-            error=exchange.error,
+            entry.platform,
+            entry.port,
+            harness.firmware_version(),
+            board_in_history=True,
+            capabilities=", ".join(sorted(harness.capabilities(entry))),
         )
+    recorder = TestRecorder(entry.id, link)
+    recorder.attach()
+    return recorder
 
-    link.repl.observers = [step]
+
+def finish_board(item: pytest.Item, recorder: Any) -> None:
+    """After the test: what the board spent, as report parameters and for the summary."""
+    recorder.detach()
+    item.user_properties.extend(recorder.properties())
+    recorder.report_parameters()
+
+
+#: The folder of the ``hil`` package: its frames are ours, hidden from users' tracebacks.
+_OWN = Path(__file__).resolve().parents[1]
+#: How many lines of the REPL view a failure shows in the terminal.
+TERMINAL_LINES = 40
+
+
+def _ours(entry: Any) -> bool:
+    try:
+        return Path(str(entry.path)).resolve().is_relative_to(_OWN)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def hide_own_frames(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Drop the frames of mpy-hil itself (``hil/board.py``, ``hil/repl.py``...) from a board
+    test's traceback: the reader's code and the board's traceback are what matter. When only
+    our frames are left (a fixture of ours failed), the outermost one stays."""
+    traceback = excinfo.traceback
+    kept = traceback.filter(lambda entry: not _ours(entry))
+    if len(kept) == len(traceback):
+        return
+    excinfo.traceback = kept if len(kept) else traceback[:1]
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    board_id = item.stash.get(BOARD_ID, None)
+    if (
+        board_id is not None
+        and call.excinfo is not None
+        and not item.config.getoption("fulltrace", False)
+    ):
+        hide_own_frames(call.excinfo)
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    board_id = item.stash.get(BOARD_ID, None)
     if board_id is None:
         return
     report.user_properties.append(("hil_board", board_id))
-    if call.excinfo is not None and isinstance(call.excinfo.value, HilError):
-        report.user_properties.append(("hil_fault", call.excinfo.value.fault))
+    if call.excinfo is not None:
+        report.user_properties.append(("hil_fault", fault_of(call.excinfo.value)))
     session = item.config.stash.get(SESSION, None)
     if session is None:
         return
@@ -68,20 +96,55 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     teardown = report.when == "teardown"
     if not (report.failed or (teardown and (harness.settings.log_dir or _allure_active()))):
         return  # nobody reads the transcript of this phase: do not render it
-    text = harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
+    from hil.replview import repl_view, tail
+
+    entries = harness.transcript.entries(item.stash.get(TRANSCRIPT_MARK, 0))
+    view = repl_view(entries)
     if report.failed:
-        report.sections.append((f"hil transcript of board {board_id}", text))
+        report.sections.append((f"REPL session of board {board_id}", tail(view, TERMINAL_LINES)))
     if teardown:
-        _write_log(harness.settings.log_dir, item.nodeid, text)
+        wire = harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
+        _write_log(harness.settings.log_dir, item.nodeid, view, wire)
         from hil import report as allure_report
 
-        allure_report.attach_transcript(text)
+        allure_report.attach_transcript(view, allure_report.REPL_NAME)
+        allure_report.attach_transcript(wire, allure_report.WIRE_NAME)
 
 
 def _allure_active() -> bool:
     from hil import report
 
     return report.is_active()
+
+
+def fault_of(error: BaseException) -> str:
+    """Whose fault a failure is: ``infrastructure``, ``product`` or ``usage`` for our errors,
+    ``assertion`` for a test's own assertion, ``error`` for anything else the test raised."""
+    if isinstance(error, HilError):
+        return error.fault
+    if isinstance(error, AssertionError):
+        return "assertion"
+    return "error"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Iterator[None]:
+    """Fixture teardowns with names a person reads in the report (``board teardown``), and
+    pytest's own bookkeeping finalizers out of it (allure-pytest names them ``board::1`` and
+    ``board::<lambda>``)."""
+    yield
+    finalizers = getattr(fixturedef, "_finalizers", None)
+    if not finalizers or not _allure_active():
+        return
+    for index, finalizer in enumerate(list(finalizers)):
+        inner = getattr(finalizer, "_fixture_function", None)
+        if inner is None or not hasattr(finalizer, "_name"):
+            continue  # not wrapped by allure-pytest
+        target = getattr(inner, "func", None)
+        if getattr(target, "__name__", "") == "_teardown_yield_fixture":
+            finalizer._name = f"{fixturedef.argname} teardown"
+        else:
+            finalizers[index] = inner  # pytest's bookkeeping: no step
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -105,27 +168,38 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     report.write_categories(results)
     rack = option(config, "hil_rack") or option(config, "hil_port") or "virtual boards"
-    report.write_environment(
-        results,
-        report.environment_properties(firmware=firmware, rack=rack, capabilities=capabilities),
+    properties = report.environment_properties(
+        firmware=firmware, rack=rack, capabilities=capabilities
     )
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        from hil.summary import overview
+
+        for board, line in overview(reporter.stats, firmware, capabilities).items():
+            properties[f"board.{board}"] = line
+    report.write_environment(results, properties)
 
 
-def _write_log(log_dir: Path | None, nodeid: str, text: str) -> None:
+def _write_log(log_dir: Path | None, nodeid: str, view: str, wire: str) -> None:
+    """``<test>.txt``: the REPL session; ``<test>.wire.txt``: every byte, timed."""
     if log_dir is None:
         return
     log_dir.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:180]
-    (log_dir / f"{name}.txt").write_text(text + "\n")
+    (log_dir / f"{name}.txt").write_text(view + "\n")
+    (log_dir / f"{name}.wire.txt").write_text(wire + "\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Per board: how many tests ran and why the others were skipped; failures by fault."""
+    """Per board: a table of outcomes, faults, board time and free heap; firmware,
+    capabilities and skip reasons under it; failures by fault (they add up)."""
     from hil.summary import board_summary
 
     hil_session = config.stash.get(SESSION, None)
     capabilities = hil_session.capabilities if hil_session is not None else {}
-    lines = board_summary(terminalreporter.stats, capabilities)
+    firmware = hil_session.firmware if hil_session is not None else {}
+    width = getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 80)
+    lines = board_summary(terminalreporter.stats, capabilities, firmware, width=width)
     if lines:
         terminalreporter.section("mpy-hil")
         for line in lines:

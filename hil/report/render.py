@@ -1,13 +1,20 @@
 """Render Allure results to an HTML report with Allure 3 (Node's ``allure`` package): no Java.
 
-The tooling lives in the checkout's ``ci/`` folder: ``package.json`` and ``package-lock.json``
-pin Allure 3, ``allurerc.mjs`` is its configuration (the categories of ``results.py``). The
-modules are installed with ``npm ci`` on first use, so "render the report" is one command on a
-fresh machine that has Node.js 20+ and npm; a run of the tests never installs anything.
+The tooling ships with the package (``hil/report/tooling``: ``package.json`` and
+``package-lock.json`` pin Allure 3, ``allurerc.mjs`` is its configuration with the categories of
+``results.py``); a checkout's ``ci/`` links to the same files. The modules are installed with
+``npm ci`` on first use: into ``ci/`` in a checkout, else into a per-user cache folder (an
+installed package's folder may be read-only and must stay as pip left it). So "render the
+report" is one command on a fresh machine that has Node.js 20+ and npm, inside a checkout or
+not; a run of the tests never installs anything.
+
+The report keeps history between runs (Allure 3's ``historyPath``, a JSON-lines file beside the
+report by default), so its trend charts show the runs before this one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -21,6 +28,11 @@ TOOLING_ENV = "HIL_REPORT_TOOLING"
 #: Allure's command-line entry point inside the tooling folder.
 ALLURE_CLI = Path("node_modules") / "allure" / "cli.js"
 CONFIG_NAME = "allurerc.mjs"
+#: The tooling as shipped in the package (also what a checkout's ``ci/`` links to).
+PACKAGED = Path(__file__).resolve().parent / "tooling"
+TOOLING_FILES = ("package.json", "package-lock.json", CONFIG_NAME)
+#: Environment variable that ``allurerc.mjs`` reads for the history file.
+HISTORY_ENV = "HIL_REPORT_HISTORY"
 
 
 class ReportError(InfrastructureError):
@@ -31,8 +43,9 @@ def find_tooling(start: Path | None = None) -> Path:
     """The folder holding ``package.json`` and ``allurerc.mjs`` for Allure 3.
 
     In order: ``$HIL_REPORT_TOOLING``; ``ci/`` in the working directory or a parent (a checkout
-    of the project under test that vendors our ``ci/``); ``ci/`` beside the ``hil`` package (an
-    editable install of mpy-hil itself).
+    of mpy-hil, or of a project that vendors our ``ci/``); ``ci/`` beside the ``hil`` package
+    (an editable install); else the tooling shipped in the package, copied into a per-user
+    cache folder (``$XDG_CACHE_HOME/mpy-hil``) where ``npm ci`` may write.
     """
     env = os.environ.get(TOOLING_ENV)
     if env:
@@ -44,12 +57,38 @@ def find_tooling(start: Path | None = None) -> Path:
     candidates = [parent / "ci" for parent in (here, *here.parents)]
     candidates.append(Path(__file__).resolve().parents[2] / "ci")
     for folder in candidates:
-        if _is_tooling(folder):
+        if _is_tooling(folder) and _same_pins(folder):
             return folder
+    if _is_tooling(PACKAGED):
+        return user_tooling()
     raise ReportError(
-        f"no Allure 3 tooling found (a ci/ folder with package.json and {CONFIG_NAME}); "
-        f"run from an mpy-hil checkout or set ${TOOLING_ENV}"
+        f"no Allure 3 tooling found (package.json and {CONFIG_NAME}): the package lacks "
+        f"hil/report/tooling; reinstall mpy-hil or set ${TOOLING_ENV}"
     )
+
+
+def _same_pins(folder: Path) -> bool:
+    """A ``ci/`` of another project may hold other tooling: use it only when it pins Allure."""
+    try:
+        return '"allure"' in (folder / "package.json").read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def user_tooling(cache: Path | None = None) -> Path:
+    """The packaged tooling copied into the user's cache (once per version of the lock file)."""
+    base = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256()
+    for name in TOOLING_FILES:
+        digest.update((PACKAGED / name).read_bytes())
+    folder = base / "mpy-hil" / f"report-tooling-{digest.hexdigest()[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TOOLING_FILES:
+        target = folder / name
+        data = (PACKAGED / name).read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            target.write_bytes(data)
+    return folder
 
 
 def _is_tooling(folder: Path) -> bool:
@@ -72,7 +111,7 @@ def ensure_installed(tooling: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise ReportError("npm not found: install Node.js 20+ and npm (apt-get install nodejs npm)")
-    command = [npm, "ci", "--prefix", str(tooling), "--no-audit", "--no-fund"]
+    command = [npm, "ci", "--prefix", str(tooling), "--no-audit", "--no-fund", "--prefer-offline"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -93,8 +132,13 @@ def render(
     tooling: Path | None = None,
     name: str = "mpy-hil",
     install: bool = True,
+    history: Path | None = None,
 ) -> Path:
-    """Render ``results`` into ``output`` (replaced); return the report's ``index.html``."""
+    """Render ``results`` into ``output`` (replaced); return the report's ``index.html``.
+
+    ``history``: the JSON-lines file Allure 3 reads the earlier runs from and appends this one
+    to (None: no history).
+    """
     if not has_results(results):
         raise ReportError(
             "no Allure results (*-result.json) here: run pytest with --alluredir",
@@ -120,7 +164,12 @@ def render(
         "--report-name",
         name,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = dict(os.environ)
+    env.pop(HISTORY_ENV, None)
+    if history is not None:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        env[HISTORY_ENV] = str(history.resolve())
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     index = output / "index.html"
     if done.returncode != 0 or not index.is_file():
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]

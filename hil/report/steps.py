@@ -15,6 +15,7 @@ so a step recorded from another thread would not land in the test.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,13 @@ _READABLE: dict[int, str] = {
 }
 _READABLE.update(CONTROL_NAMES)
 _READABLE[0x0D] = "\\r"
+#: An ``eval`` as the REPL driver sends it.
+_EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
+#: The attachment of a step or test that shows what a person would have seen at the REPL,
+#: and the one with every byte as it crossed the link.
+REPL_NAME, WIRE_NAME = "REPL session", "wire"
+#: A step's own piece of it.
+STEP_REPL_NAME = "REPL"
 
 
 def is_active() -> bool:
@@ -64,7 +72,7 @@ def readable(data: bytes, *, limit: int | None = ATTACHMENT_CHARS) -> str:
 
 
 def summarize(sent: bytes, *, width: int = TITLE_CHARS) -> str:
-    """A one-line summary of what was sent, for a step title: its first non-blank line."""
+    """A one-line summary of code, for a step title: its first non-blank line."""
     decoded = sent.decode("utf-8", "replace")
     text = "".join(ch for ch in decoded if ch in "\n\t" or ch >= " ")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -78,12 +86,30 @@ def summarize(sent: bytes, *, width: int = TITLE_CHARS) -> str:
     return first
 
 
+#: Step titles per kind of exchange (``hil.repl.Exchange.title`` starts with the kind).
+KIND_TITLES = {"friendly": "type at >>>", "launch": "launch"}
+
+
 def step_title(title: str, sent: bytes) -> str:
-    """``exec: print(1)``: what kind of exchange, then what was sent, short."""
-    summary = summarize(sent)
-    if title and summary:
-        return f"{title}: {summary}"
-    return title or summary or "exchange"
+    """``exec: print(1)``, ``eval: 1 + 1``, ``soft reset``: what the exchange did, in short.
+
+    The code is read back from what was sent (the REPL protocol's framing removed), so the
+    title shows what the test ran; an ``eval`` shows its expression, not our ``print(repr())``.
+    """
+    from hil.replview import exec_parts
+
+    kind = title.split(":", 1)[0].strip() or "exchange"
+    if kind in ("exec", "launch"):
+        code = exec_parts(sent, b"")[0]
+        match = _EVAL.match(code.strip())
+        if match and kind == "exec":
+            kind, code = "eval", match.group(1)
+        summary = summarize(code)
+        return f"{kind}: {summary}" if summary else kind
+    if kind == "friendly":
+        typed = summarize(sent.replace(b"\r", b"\n"))
+        return f"{KIND_TITLES[kind]}: {typed}" if typed else KIND_TITLES[kind]
+    return kind
 
 
 def exchange_step(
@@ -97,10 +123,11 @@ def exchange_step(
 ) -> None:
     """Record one finished REPL exchange as an Allure step.
 
-    The step is named after what was sent (``exec: print(1)``), carries the board and the
-    duration as parameters and the sent and received bytes as text attachments, and spans the
-    ``seconds`` the exchange took in the report's timeline. ``error`` (say a ``RemoteError``)
-    marks the step broken (failed for an ``AssertionError``) with its message.
+    The step is named after what it did (``exec: print(1)``, ``eval: 1 + 1``, ``soft reset``),
+    carries the duration as a parameter and a ``REPL`` attachment (the exchange
+    as a person would have seen it at the prompt), and spans the ``seconds`` the exchange took
+    in the report's timeline. ``error`` (say a ``RemoteError``) marks the step broken (failed
+    for an ``AssertionError``) with its message.
 
     It is called after the exchange, not around it, so the REPL needs only a listener
     (``Repl.observers``, called with each ``hil.repl.Exchange``) and no knowledge of Allure.
@@ -108,6 +135,70 @@ def exchange_step(
     if not is_active():
         return
     _safely("step", _record_exchange, title, sent, received, seconds, board, error)
+
+
+def start_action_step(title: str) -> str | None:
+    """Open a step for a named action (``put main.py (2.1 kB)``); its uuid, None when off."""
+    if not is_active():
+        return None
+    step_id = str(uuid.uuid4())
+    _safely("action step", _start_step, step_id, title)
+    return step_id
+
+
+def stop_action_step(
+    step_id: str | None,
+    title: str,
+    *,
+    seconds: float,
+    exchanges: int,
+    view: str,
+    error: BaseException | None = None,
+) -> None:
+    """Close an action's step: its final title (``deploy firmware/ (5 files, 1 sent)``), how
+    long it took and how many exchanges it needed, and its REPL view (helper code included)."""
+    if step_id is None or not is_active():
+        return
+    _safely("action step", _stop_action, step_id, title, seconds, exchanges, view, error)
+
+
+def _start_step(step_id: str, title: str) -> None:
+    allure_commons.plugin_manager.hook.start_step(uuid=step_id, title=title, params={})
+
+
+def _stop_action(
+    step_id: str,
+    title: str,
+    seconds: float,
+    exchanges: int,
+    view: str,
+    error: BaseException | None,
+) -> None:
+    hook = allure_commons.plugin_manager.hook
+    model = _step_model(step_id)
+    if model is not None:
+        model.name = title
+    if model is not None and hasattr(model, "parameters"):
+        from allure_commons.model2 import Parameter
+
+        model.parameters.append(Parameter(name="duration", value=f"{seconds * 1000:.1f} ms"))
+        model.parameters.append(Parameter(name="exchanges", value=str(exchanges)))
+    if view:
+        _attach_text(_limit(view), STEP_REPL_NAME)
+    hook.stop_step(
+        uuid=step_id,
+        title=title,
+        exc_type=type(error) if error is not None else None,
+        exc_val=error,
+        exc_tb=error.__traceback__ if error is not None else None,
+    )
+
+
+def add_parameter(name: str, value: str) -> None:
+    """A parameter of the current test, kept out of its history id (board time, heap)."""
+    if not is_active():
+        return
+    _safely("parameter", _parameter, name, value)
 
 
 def attach_transcript(text: str, name: str = "transcript") -> None:
@@ -160,19 +251,17 @@ def _record_exchange(
     board: str,
     error: BaseException | None,
 ) -> None:
+    from hil.replview import exchange_view
+
     hook = allure_commons.plugin_manager.hook
     step_id = str(uuid.uuid4())
     name = step_title(title, sent)
-    params = {
-        "board": board,
-        "duration": f"{seconds * 1000:.1f} ms",
-        "bytes sent/received": f"{len(sent)}/{len(received)}",
-    }
+    params = {"duration": f"{seconds * 1000:.1f} ms"}
     hook.start_step(uuid=step_id, title=name, params=params)
     model = _step_model(step_id)
     try:
-        _attach_text(readable(sent), "sent")
-        _attach_text(readable(received), "received")
+        kind = title.split(":", 1)[0].strip()
+        _attach_text(_limit(exchange_view(kind, sent, received)), STEP_REPL_NAME)
     finally:
         hook.stop_step(
             uuid=step_id,
@@ -182,6 +271,13 @@ def _record_exchange(
             exc_tb=error.__traceback__ if error is not None else None,
         )
     _backdate(model, seconds)
+
+
+def _limit(text: str, limit: int = ATTACHMENT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n(... {len(text) - 2 * half} characters cut ...)\n{text[-half:]}"
 
 
 def _attach_text(text: str, name: str) -> None:

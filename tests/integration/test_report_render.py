@@ -46,7 +46,8 @@ def dut():
 def pytest_runtest_makereport(item, call):
     yield
     if call.when == "teardown":
-        attach_transcript("[ 0.001] -> <CTRL-A>\\n[ 0.004] <- raw REPL; CTRL-B to exit")
+        attach_transcript(">>> import sys\\n... print(sys.platform)\\nlinux", "REPL session")
+        attach_transcript("[ 0.001] -> <CTRL-A>\\n[ 0.004] <- raw REPL; CTRL-B to exit", "wire")
 
 def pytest_sessionfinish(session):
     directory = results_dir(session.config)
@@ -62,7 +63,8 @@ from hil.errors import BoardTimeout, RemoteError
 from hil.report import exchange_step
 
 def test_passes(dut):
-    exchange_step("exec", b"import sys\\nprint(sys.platform)", b"linux\\r\\n", 0.02, dut)
+    exchange_step("exec", b"import sys\\nprint(sys.platform)\\x04", b"OKlinux\\r\\n\\x04\\x04>",
+                  0.02, dut)
 
 def test_assertion_fails(dut):
     exchange_step("eval", b"1+1", b"2", 0.01, dut)
@@ -154,17 +156,33 @@ def test_infrastructure_product_and_assertion_failures_land_apart(report: Path) 
     }
 
 
-def test_steps_carry_what_was_sent_and_received_and_tests_their_transcript(report: Path) -> None:
+def test_steps_show_the_repl_and_tests_their_repl_session_and_wire(report: Path) -> None:
     test = rendered_tests(report)["test_passes"]
     steps = [s for s in test["steps"] if s["type"] == "step"]
     assert [s["name"] for s in steps] == ["exec: import sys (+1 lines)"]
     assert steps[0]["duration"] == 20
-    assert [a["link"]["name"] for a in steps[0]["steps"]] == ["sent", "received"]
-    (transcript,) = [s for s in test["steps"] if s["type"] == "attachment"]
-    assert transcript["link"]["name"] == "transcript"
-    link = transcript["link"]
+    assert [a["link"]["name"] for a in steps[0]["steps"]] == ["REPL"]
+    link = steps[0]["steps"][0]["link"]
     content = report_files(report)[f"data/attachments/{link['id']}{link['ext']}"]
-    assert "raw REPL; CTRL-B to exit" in content.decode()
+    assert content.decode() == ">>> import sys\n... print(sys.platform)\nlinux"
+    attachments = [s["link"] for s in test["steps"] if s["type"] == "attachment"]
+    assert [a["name"] for a in attachments] == ["REPL session", "wire"]
+    wire = report_files(report)[f"data/attachments/{attachments[1]['id']}{attachments[1]['ext']}"]
+    assert "raw REPL; CTRL-B to exit" in wire.decode()
+
+
+def test_a_second_rendering_shows_the_first_in_the_history(
+    allure_results: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "allure-report"
+    for _ in range(2):
+        argv = ["report", "--results", str(allure_results), "--output", str(output)]
+        assert hil_main([*argv, "--no-install"]) == 0
+    history = (tmp_path / "allure-history.jsonl").read_text().splitlines()
+    assert len(history) == 2  # one line per run: the trend has two points
+    test = rendered_tests(output)["test_passes"]
+    assert len(test["history"]) == 1  # the run before this one
+    assert test["history"][0]["status"] == "passed"
 
 
 def test_board_parameters_and_environment_are_shown(report: Path) -> None:

@@ -39,9 +39,12 @@ TESTS = """
 from hil.errors import RemoteError
 from hil.report import exchange_step, is_active
 
+# what the REPL driver sends and gets for board.exec(...) and board.eval("1+1") (raw-paste)
 def test_exchanges(dut):
-    exchange_step("exec", b"import sys\\nprint(sys.platform)\\n", b"linux\\r\\n", 0.25, dut)
-    exchange_step("eval", b"1+1", b"2", 0.004, dut)
+    exchange_step("exec: import sys", b"\\x05A\\x01import sys\\nprint(sys.platform)\\n\\x04",
+                  b"R\\x01\\x80\\x00\\x01\\x04linux\\r\\n\\x04\\x04>", 0.25, dut)
+    exchange_step("exec: print(repr(1+1))", b"\\x05A\\x01print(repr(1+1))\\x04",
+                  b"R\\x01\\x80\\x00\\x01\\x042\\r\\n\\x04\\x04>", 0.004, dut)
 
 def test_remote_error(dut):
     error = RemoteError("NameError", "name 'x' isn't defined", "NameError: ...", where=dut)
@@ -95,23 +98,20 @@ def attachment_text(project: Path, attachment: dict[str, Any]) -> str:
     return (project / "results" / attachment["source"]).read_text(encoding="utf-8")
 
 
-def test_each_exchange_is_a_step_with_what_was_sent_and_received(
+def test_each_exchange_is_a_step_titled_by_what_it_did_with_its_repl_view(
     project: Path, recorded: dict[str, dict[str, Any]]
 ) -> None:
     steps = recorded["test_exchanges"]["steps"]
+    # the protocol's framing (\\x05A\\x01) is not in the title; an eval shows its expression
     assert [s["name"] for s in steps] == ["exec: import sys (+1 lines)", "eval: 1+1"]
     exec_step = steps[0]
     assert exec_step["status"] == "passed"
-    assert {p["name"]: p["value"] for p in exec_step["parameters"]} == {
-        "board": "vb0",
-        "duration": "250.0 ms",
-        "bytes sent/received": "31/7",
-    }
-    sent, received = exec_step["attachments"]
-    assert (sent["name"], received["name"]) == ("sent", "received")
-    assert sent["type"] == "text/plain"
-    assert attachment_text(project, sent) == "import sys\nprint(sys.platform)\n"
-    assert attachment_text(project, received) == "linux\n"
+    assert {p["name"]: p["value"] for p in exec_step["parameters"]} == {"duration": "250.0 ms"}
+    (repl,) = exec_step["attachments"]
+    assert repl["name"] == "REPL"
+    assert repl["type"] == "text/plain"
+    assert attachment_text(project, repl) == ">>> import sys\n... print(sys.platform)\nlinux"
+    assert attachment_text(project, steps[1]["attachments"][0]) == ">>> 1+1\n2"
 
 
 def test_a_step_spans_the_time_the_exchange_took(recorded: dict[str, dict[str, Any]]) -> None:

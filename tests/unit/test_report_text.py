@@ -38,8 +38,14 @@ def test_summary_of_control_bytes_alone_names_them() -> None:
     assert summarize(b"") == ""
 
 
-def test_step_title_joins_kind_and_summary() -> None:
-    assert step_title("exec", b"print(1)\n") == "exec: print(1)"
-    assert step_title("soft reset", b"") == "soft reset"
-    assert step_title("", b"1+1") == "1+1"
+def test_step_title_names_the_action_and_the_code_without_protocol_bytes() -> None:
+    assert step_title("exec: print(1)", b"\x05A\x01print(1)\n\x04") == "exec: print(1)"
+    assert step_title("exec: import test_simple", b"import test_simple\x04") == (
+        "exec: import test_simple"
+    )  # plain raw REPL: no raw-paste request
+    assert step_title("exec: print(repr(2 ** 10))", b"\x05A\x01print(repr(2 ** 10))\x04") == (
+        "eval: 2 ** 10"
+    )
+    assert step_title("soft reset", b"\x04") == "soft reset"
+    assert step_title("friendly: 2 ** 10", b"2 ** 10\r") == "type at >>>: 2 ** 10"
     assert step_title("", b"") == "exchange"

@@ -38,35 +38,81 @@ def test_each_board_gets_its_counts_and_skip_reasons() -> None:
             skipped(None, "a skip of a test that uses no board"),
         ],
     }
-    lines = board_summary(stats, {"vb0": "gc, hashlib, sd"})
+    lines = board_summary(stats, {"vb0": "gc, hashlib, sd"}, {"vb0": "v1.24.1"})
 
     assert lines == [
-        "(no board): 1 skipped",
-        "    1 skipped: no board matches (platform='esp32'): vb0: platform unix",
-        "mb: 1 passed, 3 skipped",
-        "    2 skipped: mb: firmware lacks sys.modules",
-        "    1 skipped: mb: lacks capability sd",
-        "vb0 [gc, hashlib, sd]: 2 passed",
+        "board       passed  failed  skipped  infra  board time  free heap/test",
+        "(no board)       0       0        1      0           -               -",
+        "mb               1       0        3      0           -               -",
+        "vb0              2       0        0      0           -               -",
+        "(no board): 1 skipped: no board matches (platform='esp32'): vb0: platform unix",
+        "mb: 2 skipped: mb: firmware lacks sys.modules",
+        "mb: 1 skipped: mb: lacks capability sd",
+        "vb0: firmware v1.24.1; capabilities: gc, hashlib, sd",
     ]
 
 
 def test_failures_by_fault_add_up_to_the_failures() -> None:
     stats = {
         "failed": [
-            Report("vb0"),
+            Report("vb0", fault="assertion"),
             Report("vb0", fault="product"),
             Report("vb1", fault="infrastructure"),
         ],
-        "error": [Report("vb1", fault="infrastructure")],
+        "error": [Report("vb1", fault="infrastructure"), Report("vb1")],
     }
     lines = board_summary(stats, {})
 
-    assert "failures by fault: 4 (2 infrastructure, 2 product)" in lines
+    assert lines[1].split() == ["vb0", "0", "2", "0", "0", "-", "-"]
+    assert lines[2].split() == ["vb1", "0", "3", "0", "2", "-", "-"]
+    assert (
+        lines[-1] == "failures by fault: 5 = 2 infrastructure + 1 product + 1 assertion + 1 error"
+    )
+
+
+def test_board_time_and_free_heap_per_test_come_from_teardown_reports() -> None:
+    def teardown(nodeid: str, seconds: float, heap: int | None) -> Report:
+        props: list[tuple[str, object]] = [("hil_board_seconds", seconds)]
+        if heap is not None:
+            props.append(("hil_heap_change", heap))
+        report = Report("vb0", user_properties=props)  # type: ignore[arg-type]
+        report.nodeid = nodeid  # type: ignore[attr-defined]
+        return report
+
+    stats = {
+        "passed": [Report("vb0"), Report("vb0")],
+        "": [teardown("t1", 0.5, -1000), teardown("t2", 0.25, -3000), teardown("t2", 9, -9)],
+    }
+    lines = board_summary(stats, {})
+    assert lines[1].split() == [
+        "vb0",
+        "2",
+        "0",
+        "0",
+        "0",
+        "0.75",
+        "s",
+        "-2.0",
+        "kB",
+        "(worst",
+        "-3.0",
+        "kB)",
+    ]
+
+
+def test_long_capability_lists_wrap_and_ids_are_never_cut() -> None:
+    board = "usb-serial-0001A2B3C4D5E6F7-esp32-rack-slot-17"
+    caps = ", ".join(f"capability-{i}" for i in range(30))
+    lines = board_summary({"passed": [Report(board)]}, {board: caps}, width=60)
+    assert all(len(line) <= 60 or " " not in line.strip() for line in lines[2:])
+    assert lines[1].startswith(board + "  ")
+    assert lines[2].startswith(f"{board}:")  # whole, even where it overflows
+    assert " ".join(line.strip() for line in lines[2:]) == f"{board}: capabilities: {caps}"
 
 
 def test_board_text_in_a_skip_reason_is_escaped() -> None:
     lines = board_summary({"skipped": [skipped("vb0", "\x1b[2Jboard says")]}, {})
-    assert lines[1] == "    1 skipped: \\x1b[2Jboard says"
+    assert lines[2] == "vb0: 1 skipped: \\x1b[2Jboard says"
 
 
 def test_a_run_that_used_no_board_prints_nothing() -> None:

@@ -1,0 +1,181 @@
+"""The REPL view: the wire as a person at the REPL would have seen it (see the seed documents)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.replview import exchange_view, repl_view, tail
+from hil.transcript import CHECK, QUIET, STEP, Direction, Transcript
+
+
+def exec_paste(tap: Transcript, code: bytes, out: bytes, err: bytes = b"", cut: int = 5) -> None:
+    """An exec by raw-paste as the driver does it, the code split at a flow-control ack."""
+    tap.note(f"exec {code[:20].decode()}")
+    tap.record(Direction.TX, b"\x05A\x01")
+    tap.record(Direction.RX, b"R\x01\x80\x00\x01")
+    tap.record(Direction.TX, code[:cut])
+    tap.record(Direction.RX, b"\x01")
+    tap.record(Direction.TX, code[cut:] + b"\x04")
+    tap.record(Direction.RX, b"\x04" + out[:3])
+    tap.record(Direction.RX, out[3:] + b"\x04" + err + b"\x04>")
+
+
+def test_code_at_prompts_then_output_and_traceback_nothing_split() -> None:
+    tap = Transcript()
+    exec_paste(tap, b"import test_simple", b"")
+    traceback = (
+        b"Traceback (most recent call last):\r\n"
+        b'  File "<stdin>", line 1, in <module>\r\n'
+        b"NameError: name 'sdcard_helper' isn't defined\r\n"
+    )
+    exec_paste(tap, b"sdcard_helper._mounted", b"", traceback)
+    exec_paste(tap, b"print(repr(test_simple.sdcard_helper._mounted))", b"True\r\n", cut=13)
+    assert repl_view(tap.entries()) == "\n".join(
+        [
+            ">>> import test_simple",
+            ">>> sdcard_helper._mounted",
+            "Traceback (most recent call last):",
+            '  File "<stdin>", line 1, in <module>',
+            "NameError: name 'sdcard_helper' isn't defined",
+            ">>> test_simple.sdcard_helper._mounted",
+            "True",
+        ]
+    )
+
+
+def test_a_block_is_typed_with_continuation_prompts_and_ended() -> None:
+    tap = Transcript()
+    exec_paste(tap, b"for i in range(2):\n    print(i)\n", b"0\r\n1\r\n")
+    assert repl_view(tap.entries()).split("\n") == [
+        ">>> for i in range(2):",
+        "...     print(i)",
+        "...",
+        "0",
+        "1",
+    ]
+
+
+def test_plain_raw_repl_of_old_firmware_reads_the_same() -> None:
+    tap = Transcript()
+    tap.note("exec 1")
+    tap.record(Direction.TX, b"\x05A\x01")
+    tap.record(Direction.RX, b"raw REPL; CTRL-B to exit\r\n>")  # predates raw-paste
+    tap.note("firmware predates raw-paste: plain raw REPL for this connection")
+    tap.record(Direction.TX, b"print('hi')\x04")
+    tap.record(Direction.RX, b"OKhi\r\n\x04\x04>")
+    assert repl_view(tap.entries()).split("\n") == [
+        ">>> print('hi')",
+        "hi",
+        "# firmware predates raw-paste: plain raw REPL for this connection",
+    ]
+
+
+def test_soft_reset_and_recovery_are_notes_with_what_the_board_printed() -> None:
+    tap = Transcript()
+    tap.note("soft reset")
+    tap.record(Direction.TX, b"\x04")
+    tap.record(
+        Direction.RX, b"OK\r\nMPY: soft reboot\r\nboot.py ran\r\nraw REPL; CTRL-B to exit\r\n>"
+    )
+    tap.note("recovery: hard reset")
+    tap.note("enter raw REPL")
+    tap.record(Direction.TX, b"\r\x03\x03")
+    tap.record(Direction.RX, b"\x1b[2Jgarbage\r\n")
+    tap.record(Direction.TX, b"\r\x01")
+    tap.record(Direction.RX, b"raw REPL; CTRL-B to exit\r\n>")
+    assert repl_view(tap.entries()).split("\n") == [
+        "# soft reset (Ctrl-D)",
+        "MPY: soft reboot",
+        "boot.py ran",
+        "# recovery: hard reset",
+        "# interrupt (Ctrl-C) and enter the raw REPL (Ctrl-A)",
+        "\\x1b[2Jgarbage",  # board text is data: escaped
+    ]
+
+
+def test_an_exchange_the_board_did_not_finish_says_so() -> None:
+    tap = Transcript()
+    tap.note("exec while True: pass")
+    tap.record(Direction.TX, b"\x05A\x01while True: pass\x04")
+    tap.record(Direction.RX, b"R\x01\x80\x00\x01\x04")
+    assert repl_view(tap.entries()).split("\n") == [
+        ">>> while True: pass",
+        "# (the board's answer ends here)",
+    ]
+
+
+def test_helper_programs_of_an_action_fold_into_its_title() -> None:
+    tap = Transcript()
+    with tap.action("deploy firmware/") as act:
+        with tap.action("checksum 5 files"):
+            exec_paste(tap, b"def _hil(a0):\n    pass\n", b"{}\r\n")
+        with tap.action("put /main.py (2.1 kB)"):
+            exec_paste(tap, b"_hil_w(b'x')", b"")
+        act.title = "deploy firmware/ (5 files, 1 sent)"
+    exec_paste(tap, b"import main", b"")
+    assert repl_view(tap.entries()).split("\n") == [
+        "# deploy firmware/ (5 files, 1 sent)",
+        ">>> import main",
+    ]
+    unfolded = repl_view(tap.entries(), fold=False)
+    assert ">>> _hil_w(b'x')" in unfolded
+    assert "# put /main.py (2.1 kB)" in unfolded
+
+
+def test_a_failing_helper_is_shown_in_full() -> None:
+    tap = Transcript()
+    with pytest.raises(OSError), tap.action("put /sd/x.txt (5 B)"):
+        exec_paste(tap, b"_hil_f = open('/sd/x.txt', 'wb')", b"", b"OSError: [Errno 2] ENOENT\r\n")
+        raise OSError("on the board")
+    lines = repl_view(tap.entries()).split("\n")
+    assert lines[0] == "# put /sd/x.txt (5 B): failed: OSError: on the board"
+    assert lines[1:] == [">>> _hil_f = open('/sd/x.txt', 'wb')", "OSError: [Errno 2] ENOENT"]
+
+
+def test_quiet_and_passing_check_actions_are_left_out_and_steps_kept() -> None:
+    tap = Transcript()
+    with tap.action("measure free heap", mode=QUIET):
+        exec_paste(tap, b"import gc", b"12345\r\n")
+    with tap.action("health check", mode=CHECK):
+        exec_paste(tap, b"print(repr(1 + 1))", b"2\r\n")
+    with tap.action("hard reset", mode=STEP):
+        tap.note("launch import machine")
+        tap.record(Direction.TX, b"\x05A\x01import machine\nmachine.reset()\x04")
+        tap.record(Direction.RX, b"R\x01\x80\x00\x01\x04")
+    assert repl_view(tap.entries()).split("\n") == [
+        "# hard reset",
+        ">>> import machine",
+        "... machine.reset()",
+        "# (started; not waiting for it to finish)",
+    ]
+
+
+def test_friendly_repl_shows_its_screen() -> None:
+    tap = Transcript()
+    tap.record(Direction.TX, b"\x02")
+    tap.record(Direction.RX, b'\r\nMicroPython v1.24 on x; y with z\r\nType "help()" for more')
+    tap.record(Direction.RX, b" information.\r\n>>> ")
+    tap.note("friendly 2 ** 10")
+    tap.record(Direction.TX, b"2 ** 10\r")
+    tap.record(Direction.RX, b"2 ** 10\r\n1024\r\n>>> ")
+    tap.record(Direction.TX, b"\x01")
+    tap.record(Direction.RX, b"\r\nraw REPL; CTRL-B to exit\r\n>")
+    assert repl_view(tap.entries()).split("\n") == [
+        "MicroPython v1.24 on x; y with z",
+        'Type "help()" for more information.',
+        ">>> 2 ** 10",
+        "1024",
+    ]
+
+
+def test_one_exchange_from_its_bytes() -> None:
+    view = exchange_view(
+        "exec", b"\x05A\x01print(repr(1+1))\x04", b"R\x01\x80\x00\x01\x042\r\n\x04\x04>"
+    )
+    assert view == ">>> 1+1\n2"
+
+
+def test_tail_says_how_much_came_before() -> None:
+    text = "\n".join(str(i) for i in range(100))
+    assert tail(text, 3) == "# (97 earlier lines: see the report's REPL session)\n97\n98\n99"
+    assert tail("a\nb", 3) == "a\nb"
