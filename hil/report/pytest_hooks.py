@@ -4,7 +4,7 @@ its board as labels, the run's environment and categories, the per-board summary
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,14 @@ def report_board(entry: Any, link: Any, harness: Any) -> Any:
     from hil import report
     from hil.report.recorder import TestRecorder
 
+    firmware = harness.firmware_version()  # once per board and session: for the summary too
     if report.is_active():
         # each test runs once per board: the board is part of its identity, port/firmware not
         report.label_board(
             entry.id,
             entry.platform,
             entry.port,
-            harness.firmware_version(),
+            firmware,
             board_in_history=True,
             capabilities=", ".join(sorted(harness.capabilities(entry))),
         )
@@ -62,27 +63,44 @@ def _ours(entry: Any) -> bool:
         return False
 
 
-def hide_own_frames(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    """Drop the frames of mpy-hil itself (``hil/board.py``, ``hil/repl.py``...) from a board
-    test's traceback: the reader's code and the board's traceback are what matter. When only
-    our frames are left (a fixture of ours failed), the outermost one stays."""
-    traceback = excinfo.traceback
+def without_own_frames(traceback: Any) -> Any:
+    """A traceback without the frames of mpy-hil itself (``hil/board.py``, ``hil/repl.py``...):
+    the reader's code, and the board's traceback in the message and the REPL session, are what
+    matter. When only our frames are left (a fixture of ours failed), the outermost one stays."""
     kept = traceback.filter(lambda entry: not _ours(entry))
     if len(kept) == len(traceback):
-        return
-    excinfo.traceback = kept if len(kept) else traceback[:1]
+        return traceback
+    return kept if len(kept) else traceback[:1]
+
+
+def _hide_own_frames(item: pytest.Item) -> Callable[[], None]:
+    """Make pytest's own traceback cut (``Function._traceback_filter``, which re-expands the
+    traceback from the test's frame) drop our frames too; returns the undo."""
+    original = getattr(item, "_traceback_filter", None)
+    if original is None:
+        return lambda: None
+
+    def cut(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        return without_own_frames(original(excinfo))
+
+    item._traceback_filter = cut  # type: ignore[attr-defined]
+
+    def undo() -> None:
+        item.__dict__.pop("_traceback_filter", None)
+
+    return undo
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     board_id = item.stash.get(BOARD_ID, None)
-    if (
-        board_id is not None
-        and call.excinfo is not None
-        and not item.config.getoption("fulltrace", False)
-    ):
-        hide_own_frames(call.excinfo)
-    outcome = yield
+    undo = lambda: None  # noqa: E731
+    if board_id is not None and call.excinfo is not None:
+        undo = _hide_own_frames(item)
+    try:
+        outcome = yield
+    finally:
+        undo()
     report: pytest.TestReport = outcome.get_result()
     if board_id is None:
         return
