@@ -433,6 +433,7 @@ class Board:
             except (RemoteError, ProtocolError):  # the board rejects the probe
                 back = None
             self._literal_ok = back == sample
+            self.repl.eight_bit_literals = self._literal_ok
             self.repl.note(f"8-bit bytes literals {'work' if self._literal_ok else 'fail'}")
         if self._literal_ok:
             return bytes_literal, False

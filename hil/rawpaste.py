@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 from hil.deadline import Deadline
 from hil.errors import BoardTimeout, ProtocolError, RawReplError
@@ -49,6 +50,14 @@ class Session(Protocol):
         """Get back to an idle raw prompt from wherever the board is."""
 
 
+class Sent(NamedTuple):
+    """How code was handed over: ``aborted`` when the board stopped a raw-paste before taking
+    all of it, ``wrapped`` when the checked form (``hil.checked.wrap``) was sent."""
+
+    aborted: bool
+    wrapped: bool
+
+
 class CodeSender:
     """Sends code at the raw prompt, remembering per connection whether raw-paste works.
 
@@ -66,10 +75,20 @@ class CodeSender:
         """A new connection: the board may be another firmware now."""
         self.raw_paste = None if self.allowed else False
 
-    def send(self, data: bytes, deadline: Deadline, *, wait: bool = True) -> bool:
-        """Hand the code to the board by raw-paste, or plain raw when raw-paste is unavailable;
-        True when the board aborted a raw-paste before taking all of the code. With ``wait``
-        False the board's acknowledgement of the end of the code is not read.
+    def send(
+        self,
+        data: bytes,
+        deadline: Deadline,
+        *,
+        wait: bool = True,
+        wrap: Callable[[bytes], bytes] | None = None,
+        must_wrap: bool = False,
+    ) -> Sent:
+        """Hand the code to the board by raw-paste, or plain raw when raw-paste is unavailable.
+        With ``wait`` False the board's acknowledgement of the end of the code is not read.
+
+        ``wrap`` gives the checked form of the code: always used on plain raw (no flow control:
+        bytes may be lost), and by raw-paste when ``must_wrap`` (code with control bytes).
 
         An unexpected answer to the raw-paste request may just mean the board is not where we
         think (it was reset behind our back): re-synchronise once before concluding that the
@@ -84,7 +103,9 @@ class CodeSender:
             head = t.read_exact(2, deadline=deadline.cap(s.reply_timeout))
             if head == b"R\x01":
                 self.raw_paste = True
-                return self._paste(data, deadline, wait=wait)
+                wrapped = must_wrap and wrap is not None
+                payload = wrap(data) if wrapped and wrap is not None else data
+                return Sent(self._paste(payload, deadline, wait=wait), wrapped)
             if head == b"R\x00":
                 s.note("raw-paste refused: plain raw REPL for this connection")
                 self.raw_paste = False
@@ -104,8 +125,8 @@ class CodeSender:
                 continue
             s.note("firmware predates raw-paste: plain raw REPL for this connection")
             self.raw_paste = False
-        self.plain(data, deadline, wait=wait)
-        return False
+        self.plain(wrap(data) if wrap is not None else data, deadline, wait=wait)
+        return Sent(False, wrap is not None)
 
     def _expect_prompt_after_refusal(self, deadline: Deadline) -> None:
         """After ``R\\x00`` a board prints ``>``; tolerate one that does not."""

@@ -35,9 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hil import checked
 from hil.deadline import Deadline, as_deadline
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError
-from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender
+from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender, Sent
 from hil.replparse import (
     ExecResult,
     Uncooker,
@@ -46,6 +47,7 @@ from hil.replparse import (
     summary,
     uncook,
 )
+from hil.replread import SOFT_REBOOT, collect
 from hil.transcript import Direction
 from hil.transport import Transport
 
@@ -67,9 +69,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: What every soft reboot prints: ``MPY: soft reboot`` on current firmware, ``soft reboot``
-#: alone on older firmware (MicroPython 1.9 on the micro:bit).
-SOFT_REBOOT = b"soft reboot\r\n"
 #: The end of the friendly banner: ``MicroPython v1.xx on <date>; <board> with <mcu>`` line,
 #: then this line, then the prompt.
 FRIENDLY_BANNER_END = b'Type "help()" for more information.\r\n>>> '
@@ -134,6 +133,9 @@ class Repl:
         #: Input we sent may still be unanswered (after a timeout): re-sync before trusting
         #: the next prompt.
         self._stale_input = False
+        #: The board's lexer keeps 8-bit bytes in bytes literals (``Board`` sets it once proven):
+        #: checked code then travels denser.
+        self.eight_bit_literals = False
         #: Called after each exchange (exec, soft reset, friendly input) with an ``Exchange``.
         self.observers: list[Callable[[Exchange], None]] = []
 
@@ -236,22 +238,33 @@ class Repl:
                 wait = min(wait * 2, 4.0)
 
     def _sync(self, deadline: Deadline) -> None:
-        """Make sure no answer to earlier input is still on its way.
+        self.note("sync: skip answers to earlier input")
+        self.sync(deadline)
+
+    def sync(self, deadline: Deadline) -> bytes:
+        """Make sure no answer to earlier input is still on its way; return what came first.
 
         Bytes sent to a board that was busy, hung or rebooting may be processed later and
         answered with banners and prompts that look like fresh ones. A tiny program printing a
-        random token (which does not occur in its own source) marks the end of all of that.
+        random token (which does not occur in its own source) marks the end of all of that:
+        the board runs it only once it is back at its raw prompt.
         """
         token = secrets.token_hex(6)
         t = self.transport
-        self.note("sync: skip answers to earlier input")
         t.write(f"print('hil-sync', '{token[:6]}' + '{token[6:]}')\x04".encode())
-        t.read_until(b"OKhil-sync " + token.encode() + b"\r\n\x04\x04>", deadline=deadline)
+        end = b"OKhil-sync " + token.encode() + b"\r\n\x04\x04>"
+        got = t.read_until(end, deadline=deadline)
         self._stale_input = False
+        self.mode = Mode.RAW
+        return got[: -len(end)]
 
-    def _ensure_raw(self) -> None:
+    def at_prompt(self) -> None:
+        """The board's answer ended at its raw prompt."""
+        self.mode = Mode.RAW
+
+    def _ensure_raw(self, deadline: Deadline | None = None) -> None:
         if self.mode is not Mode.RAW:
-            self.enter_raw()
+            self.enter_raw(None if deadline is None else deadline.cap(self.enter_timeout))
 
     # -- executing ---------------------------------------------------------------------------
 
@@ -273,28 +286,50 @@ class Repl:
         """
         data = code.encode() if isinstance(code, str) else bytes(code)
         deadline = as_deadline(timeout)
-        self._ensure_raw()
-        self.note(f"exec {summary(data)}")
-        self.mode = Mode.UNKNOWN  # until the prompt is back
-        try:
-            aborted = self.sender.send(data, deadline)
-            result = self._collect(deadline, on_output)
-            if aborted and not is_compile_error(result):
-                # The board stopped reading mid-paste for a reason other than the code itself:
-                # the code never ran, so sending it again the plain way is safe.
-                self.note("raw-paste aborted by the board: plain raw REPL for this connection")
-                self.sender.raw_paste = False
-                self.mode = Mode.UNKNOWN
-                self.sender.plain(data, deadline)
-                result = self._collect(deadline, on_output)
+        for attempt in (1, 2):
+            self._ensure_raw(deadline)
+            self.note(f"exec {summary(data)}")
+            self.mode = Mode.UNKNOWN  # until the prompt is back
+            try:
+                return self._run(data, deadline, on_output)
+            except checked.CodeDamaged as exc:
+                self._stale_input = True
+                if not exc.resend_safe or attempt == 2 or deadline.expired:
+                    raise
+                self.note(f"{exc.what}: it did not run, so it is sent again")
+            except BoardTimeout as exc:
+                self._stale_input = True
+                raise BoardTimeout(
+                    f"code did not finish within {deadline.seconds:g} s ({exc.what})",
+                    where=self.where,
+                    tail=exc.tail,
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _run(
+        self, data: bytes, deadline: Deadline, on_output: Callable[[bytes], None] | None
+    ) -> ExecResult:
+        """Send the code (checked where the link needs it) and read its answer."""
+        sent = self.sender.send(
+            data, deadline, wrap=self._wrap, must_wrap=checked.has_control(data)
+        )
+        marked = checked.MarkFilter(on_output) if on_output is not None else None
+        sink = marked.feed if marked is not None else None
+        result = collect(self, deadline, sink if sent.wrapped else on_output)
+        if sent.aborted and not is_compile_error(result):
+            # The board stopped reading mid-paste for a reason other than the code itself:
+            # the code never ran, so sending it again the plain way is safe.
+            self.note("raw-paste aborted by the board: plain raw REPL for this connection")
+            self.sender.raw_paste = False
+            self.mode = Mode.UNKNOWN
+            self.sender.plain(self._wrap(data), deadline)
+            sent = Sent(False, True)
+            result = collect(self, deadline, sink)
+        if not sent.wrapped:
             return result
-        except BoardTimeout as exc:
-            self._stale_input = True
-            raise BoardTimeout(
-                f"code did not finish within {deadline.seconds:g} s ({exc.what})",
-                where=self.where,
-                tail=exc.tail,
-            ) from exc
+        if marked is not None:
+            result = ExecResult(marked.head, result.stderr, result.soft_reset)
+        return checked.unwrap(result, where=self.where, tail=self.transport.tail)
 
     def exec(
         self,
@@ -323,6 +358,9 @@ class Repl:
                 f"eval({summary(expr, 60)}) did not return a literal: {exc}", where=self.where
             ) from exc
 
+    def _wrap(self, data: bytes) -> bytes:
+        return checked.wrap(data, eight_bit=self.eight_bit_literals)
+
     @_observed("launch")
     def launch(self, code: str | bytes, *, timeout: Deadline | float = 5.0) -> None:
         """Send code and do not wait for it to finish (``machine.reset()``, a server loop).
@@ -335,10 +373,13 @@ class Repl:
         """
         data = code.encode() if isinstance(code, str) else bytes(code)
         deadline = as_deadline(timeout)
-        self._ensure_raw()
+        self._ensure_raw(deadline)
         self.note(f"launch {summary(data)}")
         self.mode = Mode.UNKNOWN
-        if self.sender.send(data, deadline, wait=False):
+        sent = self.sender.send(
+            data, deadline, wait=False, wrap=self._wrap, must_wrap=checked.has_control(data)
+        )
+        if sent.aborted:
             return  # the board aborted the paste: it answers with an error report, not an ack
         ack = b"\x04" if self.sender.raw_paste else b"OK"
         try:
@@ -346,28 +387,7 @@ class Repl:
         except (BoardTimeout, LinkError):
             self.note("launched code not acknowledged (the board may be resetting)")
 
-    def _collect(self, deadline: Deadline, on_output: Callable[[bytes], None] | None) -> ExecResult:
-        """Read stdout, stderr and the prompt (or the soft reboot of an uncaught SystemExit)."""
-        t = self.transport
-        if on_output is None:
-            stdout = uncook(t.read_until(b"\x04", deadline=deadline)[:-1])
-        else:
-            cooker = Uncooker()
-            t.read_until(b"\x04", deadline=deadline, on_data=lambda c: on_output(cooker.feed(c)))
-            if tail := cooker.flush():
-                on_output(tail)
-            stdout = b""
-        stderr = uncook(t.read_until(b"\x04", deadline=deadline)[:-1])
-        after = t.read_exact(1, deadline=deadline.cap(self.reply_timeout))
-        if after == b">":
-            self.mode = Mode.RAW
-            return ExecResult(stdout, stderr)
-        t.unread(after)
-        self.note("uncaught SystemExit: the board soft-resets")
-        self._await_reboot(deadline.cap(max(self.enter_timeout, deadline.remaining)))
-        return ExecResult(stdout, stderr, soft_reset=True)
-
-    def _await_reboot(self, deadline: Deadline) -> bytes:
+    def await_reboot(self, deadline: Deadline) -> bytes:
         """After a soft reset: read the reboot and boot output up to the REPL's prompt."""
         t = self.transport
         got = t.read_until((RAW_PROMPT, FRIENDLY_BANNER_END), deadline=deadline)
@@ -426,7 +446,7 @@ class Repl:
         t = self.transport
         t.write(b"\x04")
         try:
-            got = self._await_reboot(deadline)
+            got = self.await_reboot(deadline)
         except BoardTimeout as exc:
             raise BoardTimeout(
                 f"no prompt within {deadline.seconds:g} s after a soft reset",

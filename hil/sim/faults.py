@@ -16,7 +16,7 @@ from typing import Any
 from hil.sim.firmware import linkcodes as code
 
 #: Faults that act on the wire: any board kind with a ``Relay`` can have them.
-WIRE_FAULTS = ("stall", "hang", "noise", "drop")
+WIRE_FAULTS = ("stall", "hang", "noise", "drop", "corrupt")
 #: Faults that the board's own firmware acts out (the unix kind's hilfw.py asks for them).
 FIRMWARE_FAULTS = ("slow_boot", "no_raw_paste", "raw_paste_abort")
 ALL_FAULTS = WIRE_FAULTS + FIRMWARE_FAULTS
@@ -46,6 +46,15 @@ class FaultInjector:
         self.stall_until = 0.0
         self.drop = 0
         self.slow_boot = 0.0
+        #: In-flight faults: a probability per byte crossing the wire, and how many bytes are
+        #: still to be dropped, altered or followed by a noise byte.
+        self.drop_rate = 1.0
+        self.corrupt = 0
+        self.corrupt_rate = 0.0
+        self.corrupt_both = False
+        self.noise = 0
+        self.noise_rate = 0.0
+        self._rng = random.Random()
         #: What the firmware answers a raw-paste request with: "", PASTE_REFUSE, PASTE_OLD or
         #: PASTE_ABORT + " <n>" (see linkcodes).
         self.raw_paste = ""
@@ -68,9 +77,26 @@ class FaultInjector:
         elif kind == "hang":
             self.hang = True
         elif kind == "noise":
-            return noise(int(params.get("count", 32)), params.get("seed"))
+            # without a rate: ``count`` bytes on the wire now; with one: each byte the board
+            # sends is followed by a noise byte with that probability, ``count`` in all
+            if "rate" not in params:
+                return noise(int(params.get("count", 32)), params.get("seed"))
+            self._seed(params)
+            self.noise, self.noise_rate = int(params.get("count", 32)), _rate(params, 0.01)
         elif kind == "drop":
-            self.drop = int(params.get("count", 1))
+            # rate 1 (default): the next ``count`` bytes from the board; else each byte
+            # crossing is lost with that probability, ``count`` in all
+            self._seed(params)
+            self.drop, self.drop_rate = int(params.get("count", 1)), _rate(params, 1.0)
+        elif kind == "corrupt":
+            # each byte crossing (board to host; with direction "both" host to board too) is
+            # altered with probability ``rate``, at most ``count`` bytes in all
+            self._seed(params)
+            self.corrupt, self.corrupt_rate = int(params.get("count", 1)), _rate(params, 0.01)
+            direction = params.get("direction", "tx")
+            if direction not in ("tx", "both"):
+                raise ValueError(f"corrupt direction must be 'tx' or 'both', not {direction!r}")
+            self.corrupt_both = direction == "both"
         elif kind == "slow_boot":
             self.slow_boot = float(params.get("seconds", 2.0))
         elif kind == "no_raw_paste":
@@ -89,6 +115,8 @@ class FaultInjector:
         hung = self.hang
         self.stall_until = 0.0
         self.drop = 0
+        self.corrupt = 0
+        self.noise = 0
         self.slow_boot = 0.0
         self.raw_paste = ""
         self.hang = False
@@ -98,22 +126,64 @@ class FaultInjector:
         """Seconds the line stays stalled from ``now`` (0.0: it moves)."""
         return max(0.0, self.stall_until - now)
 
+    def _seed(self, params: dict[str, Any]) -> None:
+        if params.get("seed") is not None:
+            self._rng = random.Random(params["seed"])
+
     def apply_drop(self, data: bytes) -> bytes:
         """What is left of the board's output ``data`` after the drop fault took its bytes."""
-        if not self.drop or not data:
+        if not self.drop or not data or self.drop_rate < 1.0:
             return data
         cut = min(self.drop, len(data))
         self.drop -= cut
         return data[cut:]
 
+    def to_host(self, data: bytes) -> bytes:
+        """The board's output as it reaches the host: dropped, altered, noise added in flight."""
+        data = self.apply_drop(data)
+        if not data or not (self.drop or self.corrupt or self.noise):
+            return data
+        return self._in_flight(data, drop=True, noise=True)
+
+    def to_board(self, data: bytes) -> bytes:
+        """The host's bytes as they reach the board (only ``corrupt`` with direction both)."""
+        if not data or not (self.corrupt and self.corrupt_both):
+            return data
+        return self._in_flight(data, drop=False, noise=False)
+
+    def _in_flight(self, data: bytes, *, drop: bool, noise: bool) -> bytes:
+        rng = self._rng
+        out = bytearray()
+        for byte in data:
+            if drop and self.drop and rng.random() < self.drop_rate:
+                self.drop -= 1
+                continue
+            if self.corrupt and rng.random() < self.corrupt_rate:
+                self.corrupt -= 1
+                byte ^= rng.randrange(1, 256)
+            out.append(byte)
+            if noise and self.noise and rng.random() < self.noise_rate:
+                self.noise -= 1
+                out.append(rng.randrange(256))
+        return bytes(out)
+
     def describe(self) -> dict[str, Any]:
         return {
             "stall": self.stalled(self._clock()),
             "drop": self.drop,
+            "corrupt": self.corrupt,
+            "noise": self.noise,
             "slow_boot": self.slow_boot,
             "raw_paste": self.raw_paste,
             "hang": self.hang,
         }
+
+
+def _rate(params: dict[str, Any], default: float) -> float:
+    rate = float(params.get("rate", default))
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"rate must be a probability in (0, 1], not {rate!r}")
+    return rate
 
 
 def noise(count: int, seed: Any = None) -> bytes:

@@ -119,8 +119,9 @@ class Relay:
 
     ``rx`` carries what the host sends (port -> board), ``tx`` what the board sends
     (board -> port); both at the line's baud rate. Faults act here, on the bytes in flight:
-    a stall holds both directions, a hang swallows the board's output, a drop loses the next
-    bytes the board sends, noise is put on the wire towards the host.
+    a stall holds both directions, a hang swallows the board's output; drop, corrupt and noise
+    act on bytes crossing towards the host at any position (``FaultInjector.to_host``), corrupt
+    with direction "both" also on the host's bytes towards the board.
     """
 
     def __init__(
@@ -151,14 +152,14 @@ class Relay:
 
     def from_port(self, data: bytes) -> None:
         """Bytes the host wrote to the port start towards the board."""
-        self.rx.put(data)
+        self.rx.put(self.faults.to_board(data))
 
     def from_board(self, data: bytes, plugged: bool = True) -> None:
         """Bytes the board wrote start towards the port (lost if no cable is plugged in)."""
         if self.faults.hang or not data:
             return  # a hung board says nothing
         self.last_output = (self.last_output + data)[-512:]
-        data = self.faults.apply_drop(data)
+        data = self.faults.to_host(data)
         if data and plugged:
             self.tx.put(data)
 

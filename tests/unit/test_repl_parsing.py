@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from replay_port import Script, ScriptedPort, cut_points
 
+from hil.checked import wrap
 from hil.errors import BoardTimeout, RawReplError, RemoteError
 from hil.repl import Mode, Repl, Uncooker, parse_value
 from hil.transport import Transport
@@ -114,8 +115,9 @@ MEMORY_ABORT: Script = [
     ("rx", b"\x04Traceback (most recent call last):\r\nMemoryError: memory allocation failed\r\n"),
     ("rx", b"\x04>"),
     # the code never ran: resent the plain way, which stays in use for this connection
-    ("tx", b"print('a' * 3)\n" + b"#" * 300 + b"\x04"),
-    ("rx", b"OKaaa\r\n\x04\x04>"),
+    # (checked: a plain raw link has no flow control)
+    ("tx", wrap(b"print('a' * 3)\n" + b"#" * 300) + b"\x04"),
+    ("rx", b"OK\x06aaa\r\n\x04\x04>"),
 ]
 
 
@@ -129,10 +131,10 @@ def test_paste_aborted_by_the_board_falls_back_to_plain_raw(cuts: list[int]) -> 
 REFUSED: Script = [
     ("tx", b"\x05A\x01"),
     ("rx", b"R\x00>"),
-    ("tx", b"print(1)\x04"),
-    ("rx", b"OK1\r\n\x04\x04>"),
-    ("tx", b"print(2)\x04"),  # no second raw-paste request on this connection
-    ("rx", b"OK2\r\n\x04\x04>"),
+    ("tx", wrap(b"print(1)") + b"\x04"),
+    ("rx", b"OK\x061\r\n\x04\x04>"),
+    ("tx", wrap(b"print(2)") + b"\x04"),  # no second raw-paste request on this connection
+    ("rx", b"OK\x062\r\n\x04\x04>"),
 ]
 
 
@@ -148,8 +150,8 @@ OLD_FIRMWARE: Script = [
     # firmware before raw-paste: "\x05A" is code, "\x01" resets the raw REPL (re-prints banner)
     ("tx", b"\x05A\x01"),
     ("rx", RAW_PROMPT),
-    ("tx", b"print(3)\x04"),
-    ("rx", b"OK3\r\n\x04\x04>"),
+    ("tx", wrap(b"print(3)") + b"\x04"),
+    ("rx", b"OK\x063\r\n\x04\x04>"),
 ]
 
 

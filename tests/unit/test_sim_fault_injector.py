@@ -30,6 +30,8 @@ def test_noise_is_returned_for_the_wire_and_leaves_no_setting() -> None:
     assert faults.describe() == {
         "stall": 0.0,
         "drop": 0,
+        "corrupt": 0,
+        "noise": 0,
         "slow_boot": 0.0,
         "raw_paste": "",
         "hang": False,
@@ -91,3 +93,36 @@ def test_clear_removes_everything_and_says_whether_the_board_was_hung() -> None:
     assert faults.clear() is True
     assert faults.describe()["hang"] is False and faults.drop == 0 and faults.stalled(0) == 0
     assert faults.clear() is False
+
+
+def test_corrupt_alters_at_most_count_bytes_towards_the_host_only() -> None:
+    faults = FaultInjector()
+    faults.inject("corrupt", {"rate": 0.5, "count": 3, "seed": 1})
+    data = bytes(range(200))
+    assert faults.to_board(data) == data  # direction tx: the host's bytes pass
+    out = faults.to_host(data)
+    assert len(out) == len(data) and sum(a != b for a, b in zip(out, data, strict=True)) == 3
+    assert faults.corrupt == 0 and faults.to_host(data) == data
+
+
+def test_corrupt_both_ways_and_a_rate_must_be_a_probability() -> None:
+    faults = FaultInjector()
+    faults.inject("corrupt", {"rate": 1.0, "count": 2, "direction": "both", "seed": 2})
+    assert sum(a != b for a, b in zip(faults.to_board(b"abcd"), b"abcd", strict=True)) == 2
+    for rate in (0, 1.5, -1):
+        with pytest.raises(ValueError, match="probability"):
+            faults.inject("corrupt", {"rate": rate})
+    with pytest.raises(ValueError, match="direction"):
+        faults.inject("corrupt", {"direction": "up"})
+
+
+def test_drop_and_noise_with_a_rate_act_anywhere_in_the_stream() -> None:
+    faults = FaultInjector()
+    faults.inject("drop", {"rate": 0.1, "count": 5, "seed": 3})
+    data = bytes(range(100)) * 3
+    out = faults.to_host(data)
+    assert len(out) == len(data) - 5 and out != data[5:]  # not only at the chunk's start
+    assert faults.drop == 0
+    faults.inject("noise", {"rate": 0.1, "count": 4, "seed": 4})
+    out = faults.to_host(data)
+    assert len(out) == len(data) + 4 and faults.noise == 0

@@ -1,0 +1,281 @@
+"""Code that reaches the board verified, and answers that come back verified.
+
+Why: a link without flow control (plain raw REPL over a UART, the micro:bit's MicroPython 1.9)
+loses or alters a byte of the code now and then, and the damaged code runs: a ``SyntaxError`` or
+``NameError: name 'OSrror'`` that is the wire's fault would be blamed on the product. And a byte
+altered on the way back turns into a silently wrong value. Both ends therefore check a length
+and an Adler-32 that the other end computed.
+
+**Code** (``wrap``/``unwrap``): the code travels as a bytes literal inside a small wrapper that
+checks the literal's length and Adler-32 on the board, deletes its own name, prints the mark
+``\\x06`` and only then ``exec``\\ s the code in ``__main__``. On the host:
+
+* the mark came first: the code arrived whole and ran; the mark is removed, and a traceback
+  reads as if the code had been sent directly (the wrapper's frames dropped, ``<string>`` named
+  ``<stdin>`` again, so line numbers are the user's own);
+* no mark, nothing printed, and a traceback whose every frame is the wrapper's own: the code was
+  damaged and *provably did not run* (``CodeDamaged.resend_safe``), except a ``MemoryError`` or
+  ``KeyboardInterrupt``, which are what they say;
+* anything else (no mark but output, an answer that fits neither): the transfer or the answer
+  was damaged and the code may have run: a ``CodeDamaged`` that must not be resent.
+
+The wrapper is one compound statement, so a transfer cut short (a byte turned into ``\\x04``)
+leaves a fragment that cannot call it, and a remnant that cannot run on its own.
+
+**Answers** (``answer_function``/``read_answer``): board helpers hand their value to ``_o``,
+which prints it (bytes compactly: raw with two escapes where the board has
+``sys.stdout.buffer``, else base64 where it has ``binascii``, else ``repr``) and then a trailer
+``#hil <length> <checksum>`` computed on the board (sha256 with ``hashlib``, else Adler-32).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from hil.encoding import bytes_literal
+from hil.errors import LinkError, RemoteError
+from hil.replparse import ExecResult, parse_value
+
+#: Printed by the wrapper after the check passed, right before the code runs.
+MARK = b"\x06"
+#: Bytes that a raw REPL acts on when they occur in code (reset, friendly, interrupt, end).
+CONTROL = re.compile(b"[\x01-\x04]")
+_LITERAL = re.compile(b"[^\x20-\x7e]|[\\\\']")
+_SHORT = {0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t", 0x5C: b"\\\\", 0x27: b"\\'"}
+
+WRAPPER = (
+    "if 1:\n"
+    " def _hil(s,n,a,b):\n"
+    "  globals().pop('_hil')\n"
+    "  x=1;y=0\n"
+    "  for c in s:x+=c;y=(y+x)%65521\n"
+    "  if len(s)!=n or x%65521!=a or y!=b:raise OSError('hil: code damaged')\n"
+    "  print(end='\\x06')\n"
+    "  exec(s)\n"
+    " _hil({literal},{n},{a},{b})\n"
+)
+#: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 9).
+WRAPPER_LINES = 9
+_WRAPPER_FRAMES = (
+    f'  File "<stdin>", line {WRAPPER_LINES}, in <module>',
+    '  File "<stdin>", line 8, in _hil',
+)
+_FRAME = re.compile(r'\s*File "([^"]*)", line (\d+)')
+
+
+class CodeDamaged(LinkError):
+    """Code or its answer was damaged on the link. ``resend_safe``: the board proved that the
+    code did not run, so sending it again cannot run it twice."""
+
+    def __init__(self, what: str, *, resend_safe: bool, where: str = "", tail: bytes = b""):
+        self.resend_safe = resend_safe
+        super().__init__(what, where=where, tail=tail)
+
+
+def adler(data: bytes) -> tuple[int, int, int]:
+    """(length, low, high) of Adler-32: what the wrapper and ``_o`` compute on the board."""
+    value = zlib.adler32(data)
+    return len(data), value & 0xFFFF, value >> 16
+
+
+def code_literal(data: bytes) -> bytes:
+    """``data`` as a bytes literal of printable ASCII (short escapes for common bytes)."""
+
+    def escape(m: re.Match[bytes]) -> bytes:
+        byte = m.group()[0]
+        return _SHORT.get(byte, b"\\x%02x" % byte)
+
+    return b"b'" + _LITERAL.sub(escape, data) + b"'"
+
+
+def has_control(data: bytes) -> bool:
+    """Whether code holds bytes the raw REPL would act on (then it must travel wrapped)."""
+    return CONTROL.search(data) is not None
+
+
+def wrap(code: bytes, *, eight_bit: bool = False) -> bytes:
+    """The wrapper that checks ``code`` on the board and runs it (see the module doc).
+    ``eight_bit``: the board's lexer keeps bytes >= 0x80 in a bytes literal (``Board`` proves it
+    once), so they travel as they are instead of as ``\\xNN``."""
+    n, a, b = adler(code)
+    literal = bytes_literal(code) if eight_bit else code_literal(code)
+    head, tail = WRAPPER.encode().split(b"{literal}")
+    return head + literal + tail.replace(b"{n},{a},{b}", b"%d,%d,%d" % (n, a, b))
+
+
+def unwrap(result: ExecResult, *, where: str = "", tail: bytes = b"") -> ExecResult:
+    """What wrapped code printed, as if it had been sent directly; raises ``CodeDamaged``."""
+    if result.stdout.startswith(MARK):
+        return ExecResult(
+            result.stdout[len(MARK) :], _user_traceback(result.stderr), result.soft_reset
+        )
+    text = result.stderr.decode("utf-8", "replace")
+    frames = [m for m in (_FRAME.match(line) for line in text.splitlines()) if m]
+    own = all(f.group(1) == "<stdin>" and 1 <= int(f.group(2)) <= WRAPPER_LINES for f in frames)
+    if not result.stdout and own and text.rstrip().splitlines()[-1:] and not result.soft_reset:
+        error = RemoteError.from_traceback(text, where=where, tail=tail)
+        if error.type_name in ("MemoryError", "KeyboardInterrupt"):
+            return ExecResult(b"", result.stderr)  # the code did not run, for that reason
+        return _raise(
+            f"code damaged on the way to the board ({error.type_name})", True, where, tail
+        )
+    return _raise(
+        "answer to the code damaged or incomplete (the code may have run)", False, where, tail
+    )
+
+
+def _raise(what: str, safe: bool, where: str, tail: bytes) -> ExecResult:
+    raise CodeDamaged(what, resend_safe=safe, where=where, tail=tail)
+
+
+def _user_traceback(stderr: bytes) -> bytes:
+    """The board's traceback without the wrapper's frames, the code's own named ``<stdin>``."""
+    if not stderr:
+        return stderr
+    lines = [
+        line
+        for line in stderr.split(b"\n")
+        if line.rstrip(b"\r").decode("utf-8", "replace") not in _WRAPPER_FRAMES
+    ]
+    return b"\n".join(lines).replace(b'File "<string>"', b'File "<stdin>"')
+
+
+class MarkFilter:
+    """Streams the output of checked code, without the wrapper's mark; ``head`` tells whether
+    the mark came first (the mark) or what came instead."""
+
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
+        self.sink = sink
+        self.head = b""
+        self._seen: bool | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._seen is None and data:
+            self._seen = data.startswith(MARK)
+            self.head = data[:1] if self._seen else data[:64]
+            data = data[len(MARK) :] if self._seen else b""
+        if self._seen and data:
+            self.sink(data)
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+#: How bytes values travel back, by what the board has (see ``answer_style``).
+RAW, BASE64, REPR = "raw", "base64", "repr"
+_ESC = 0x10
+
+
+def answer_style(features: frozenset[str] | set[str]) -> str:
+    """The most compact encoding of bytes the board can print."""
+    if "stdout.buffer" in features:
+        return RAW
+    if "binascii" in features:
+        return BASE64
+    return REPR
+
+
+def answer_function(style: str, sha: bool) -> str:
+    """Board source of ``_o(v)`` (indented one level, for inside a helper): print ``v`` and the
+    trailer. ``style`` says how bytes travel, ``sha`` whether the board has ``hashlib``."""
+    lines = [" def _o(v):", "  import sys"]
+    is_bytes = "isinstance(v,(bytes,bytearray))"
+    if style == RAW:
+        lines += [
+            f"  if {is_bytes}:",
+            "   v=bytes(v);w=sys.stdout.buffer.write;w(b'b')",
+            r"   w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
+            "  else:",
+        ]
+    elif style == BASE64:
+        lines += [
+            f"  if {is_bytes}:",
+            "   from binascii import b2a_base64",
+            "   v=bytes(v);print('a'+str(b2a_base64(v),'ascii').strip())",
+            "  else:",
+        ]
+    else:
+        lines += ["  if 1:"]
+    lines += ["   r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
+    if sha:
+        lines += [
+            "  import hashlib",
+            "  print('#hil',len(v),''.join('%02x'%c for c in hashlib.sha256(v).digest()))",
+        ]
+    else:
+        lines += [
+            "  x=1;y=0",
+            "  for c in v:x+=c;y=(y+x)%65521",
+            "  print('#hil',len(v),x%65521,y)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def trailer(data: bytes, sha: bool) -> bytes:
+    """The trailer the board prints for ``data``."""
+    if sha:
+        return b"#hil %d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())
+    n, a, b = adler(data)
+    return b"#hil %d %d %d" % (n, a, b)
+
+
+def read_answer(out: bytes, sha: bool, *, where: str = "", tail: bytes = b"") -> Any:
+    """The value ``_o`` printed (uncooked stdout), checked against its trailer."""
+    body, _, end = out.rstrip(b"\n").rpartition(b"\n")
+    if not body or not end.startswith(b"#hil "):
+        raise LinkError(f"answer without its check line: {out[-60:]!r}", where=where, tail=tail)
+    tag, payload = body[:1], body[1:]
+    try:
+        if tag == b"b":
+            data = unescape(payload)
+        elif tag == b"a":
+            data = base64.b64decode(payload, validate=True)
+        elif tag == b"r":
+            data = payload
+        else:
+            raise ValueError(f"unknown answer tag {tag!r}")
+    except ValueError as exc:
+        raise LinkError(f"answer damaged: {exc}", where=where, tail=tail) from exc
+    if trailer(data, sha) != end:
+        raise LinkError(
+            f"answer damaged in transit ({len(data)} bytes; the board said {end[:90]!r})",
+            where=where,
+            tail=tail,
+        )
+    if tag != b"r":
+        return data
+    try:
+        return parse_value(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LinkError(f"answer is not a literal: {exc}", where=where, tail=tail) from exc
+
+
+def escape_raw(data: bytes) -> bytes:
+    """How ``_o`` sends raw bytes: DLE doubled, ``\\x04`` (the REPL's frame end) as DLE 0x14."""
+    return data.replace(b"\x10", b"\x10\x10").replace(b"\x04", b"\x10\x14")
+
+
+def unescape(data: bytes) -> bytes:
+    """Undo ``escape_raw``; a DLE followed by anything else is damage."""
+    if _ESC not in data:
+        return data
+    out = bytearray()
+    i = 0
+    while True:
+        j = data.find(b"\x10", i)
+        if j < 0:
+            out += data[i:]
+            return bytes(out)
+        out += data[i:j]
+        nxt = data[j + 1 : j + 2]
+        if nxt == b"\x10":
+            out.append(0x10)
+        elif nxt == b"\x14":
+            out.append(0x04)
+        else:
+            raise ValueError(f"bad escape at byte {j}")
+        i = j + 2

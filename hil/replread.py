@@ -1,0 +1,93 @@
+"""Reading one execution's answer from the raw REPL, whatever bytes the program printed.
+
+Why its own module: the raw REPL frames an answer as ``stdout \\x04 stderr \\x04 >``, and a
+program may print ``\\x04`` itself (``print('a\\x04b')``, a binary dump). Then the frame's end is
+not where it seems, and no reading of the stream alone can tell (the program might print
+``\\x04\\x04>`` and go on). So:
+
+* the usual answer, ``\\x04`` + stderr + ``\\x04>`` where the first ``\\x04`` ends stdout, is taken
+  as it is (as every tool does);
+* as soon as the bytes show that the output held a ``\\x04`` (the second ``\\x04`` is not followed
+  by ``>``, nor by a soft reboot), the end is *confirmed*: a tiny program printing a random token
+  is sent, which the board runs only once it is back at its prompt. Everything before the
+  token's answer is this execution's answer; it ends in ``\\x04 stderr \\x04>``, and stderr is
+  the part after the last ``\\x04`` (or after the ``\\x04`` that starts a traceback). No deadline
+  is waited out, and the next command finds the board at its prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hil.deadline import Deadline
+from hil.errors import ProtocolError
+from hil.rawpaste import RAW_PROMPT
+from hil.replparse import ExecResult, Uncooker, uncook
+
+if TYPE_CHECKING:
+    from hil.repl import Repl
+
+#: What every soft reboot prints (``MPY: `` before it on current firmware).
+SOFT_REBOOT = b"soft reboot\r\n"
+TRACEBACK = b"Traceback (most recent call last):"
+
+
+def collect(
+    repl: Repl, deadline: Deadline, on_output: Callable[[bytes], None] | None
+) -> ExecResult:
+    """Read stdout, stderr and the prompt (or the soft reboot of an uncaught SystemExit)."""
+    t = repl.transport
+    cooker = Uncooker()
+    if on_output is None:
+        first = t.read_until(b"\x04", deadline=deadline)[:-1]
+    else:
+        t.read_until(b"\x04", deadline=deadline, on_data=lambda c: on_output(cooker.feed(c)))
+        first = b""
+    err = t.read_until(b"\x04", deadline=deadline)[:-1]
+    after = t.read_exact(1, deadline=deadline.cap(repl.reply_timeout))
+    if after == b">":
+        _flush(cooker, on_output)
+        repl.at_prompt()
+        return ExecResult(uncook(first), uncook(err))
+    t.unread(after)
+    if not err:
+        got = t.read_until((b"\x04", SOFT_REBOOT), deadline=deadline)
+        t.unread(got)
+        if got.endswith(SOFT_REBOOT) and got[: -len(SOFT_REBOOT)] in (b"", b"MPY: "):
+            _flush(cooker, on_output)
+            repl.note("uncaught SystemExit: the board soft-resets")
+            repl.await_reboot(deadline.cap(max(repl.enter_timeout, deadline.remaining)))
+            return ExecResult(uncook(first), b"", soft_reset=True)
+    repl.note("the output held \\x04: confirm where the answer ends")
+    whole = first + b"\x04" + err + b"\x04" + repl.sync(deadline)
+    stdout, stderr, reset = split_answer(whole, where=repl.where, tail=t.tail)
+    if on_output is not None:
+        if stdout:
+            on_output(cooker.feed(stdout))
+        _flush(cooker, on_output)
+        stdout = b""
+    return ExecResult(uncook(stdout), uncook(stderr), reset)
+
+
+def _flush(cooker: Uncooker, on_output: Callable[[bytes], None] | None) -> None:
+    if on_output is not None and (tail := cooker.flush()):
+        on_output(tail)
+
+
+def split_answer(whole: bytes, *, where: str = "", tail: bytes = b"") -> tuple[bytes, bytes, bool]:
+    """A confirmed answer (everything up to the prompt) to stdout, stderr and whether it ended
+    in a soft reboot. Extra ``\\x04`` bytes belong to stdout, unless one starts a traceback."""
+    if whole.endswith(b"\x04>"):
+        body = whole[:-2]
+        cut = body.rfind(b"\x04" + TRACEBACK)
+        if cut < 0:
+            cut = body.rfind(b"\x04")
+        if cut >= 0:
+            return body[:cut], body[cut + 1 :], False
+    reboot = whole.rfind(SOFT_REBOOT)
+    if whole.endswith(RAW_PROMPT) and reboot >= 0:
+        cut = whole.rfind(b"\x04\x04", 0, reboot)
+        if cut >= 0:
+            return whole[:cut], b"", True
+    raise ProtocolError(f"answer without a frame end: {whole[-60:]!r}", where=where, tail=tail)
