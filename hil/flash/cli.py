@@ -48,9 +48,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     flash = commands.add_parser(
         "flash",
         help="flash the boards of a rack whose firmware is not their pin",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="Put the boards of a rack on their pinned firmware, in parallel: lease "
+        "each, ask what it runs, flash those off their pin (one progress bar each), verify, "
+        "and print a summary. Exit 1 when a board failed, 2 on bad input.",
     )
-    flash.add_argument("--rack", type=Path, required=True, metavar="FILE", help="rack TOML")
+    flash.add_argument(
+        "--rack",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the rack file (TOML) naming the boards and their pins",
+    )
     flash.add_argument(
         "--board",
         action="append",

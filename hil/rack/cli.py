@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hil.errors import HilError
@@ -13,15 +14,31 @@ from hil.rack.quarantine import Quarantine
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    rack = commands.add_parser("rack", help="the boards of a rack file: status and health")
+    rack = commands.add_parser(
+        "rack",
+        help="the boards of a rack file: status and health",
+        description="Look at the boards of a rack file (see ci/rack.example.toml).",
+    )
     verbs = rack.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, text in (
         ("status", "a table: board, port present, lease holder, firmware, quarantined"),
-        ("check", "connect to every free board: does it answer the REPL, which firmware?"),
+        (
+            "check",
+            "connect to every free board at once (each leased for the moment it takes): "
+            "does it answer the REPL, which firmware, what does it have? Exit 1 if one fails",
+        ),
     ):
-        verb = verbs.add_parser(name, help=text)
-        verb.add_argument("rack_file", type=Path, metavar="RACK")
-        verb.add_argument("--lock-dir", type=Path, default=None)
+        verb = verbs.add_parser(name, help=text, description=text)
+        verb.add_argument(
+            "rack_file", type=Path, metavar="RACK", help="the rack file (TOML) naming the boards"
+        )
+        verb.add_argument(
+            "--lock-dir",
+            type=Path,
+            default=None,
+            help="where the leases' lock files are (default: the rack's lock_dir, else the "
+            "per-user default that pytest uses too)",
+        )
     rack.set_defaults(handler=run)
 
 
@@ -63,8 +80,9 @@ def _status(rack: Rack, manager: LeaseManager) -> None:
 
     quarantined = _quarantined(manager)
     table = Table(title=f"rack ({len(rack.boards)} boards, locks in {manager.lock_dir})")
-    for column in ("board", "platform", "port", "present", "lease", "firmware", "quarantined"):
-        table.add_column(column)
+    _columns(
+        table, rack, ("board", "platform", "port", "present", "lease", "firmware", "quarantined")
+    )
     for board in rack.boards:
         state = manager.state(board.id)
         lease = "free" if state.free else state.describe().removeprefix(f"{board.id} ")
@@ -80,39 +98,57 @@ def _status(rack: Rack, manager: LeaseManager) -> None:
     Console().print(table)
 
 
+def _columns(table: object, rack: Rack, names: tuple[str, ...]) -> None:
+    """Columns that wrap instead of cutting (``usb-seria...``); the board ids never wrap."""
+    widest = max((len(b.id) for b in rack.boards), default=5)
+    for name in names:
+        if name == "board":
+            table.add_column(name, no_wrap=True, min_width=widest)  # type: ignore[attr-defined]
+        else:
+            table.add_column(name, overflow="fold")  # type: ignore[attr-defined]
+
+
 def _check(rack: Rack, manager: LeaseManager) -> int:
-    """Lease each free board briefly and ask it who it is; non-zero exit if one fails."""
+    """Lease each free board briefly and ask it who it is, all boards at once (a missing board
+    costs its connect timeout once, not once per board before it); non-zero exit if one fails."""
     from rich.console import Console
     from rich.table import Table
 
+    table = Table(title="rack check")
+    _columns(table, rack, ("board", "answers", "firmware", "detail", "capabilities"))
+    workers = max(1, min(16, len(rack.boards)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rack-check") as pool:
+        rows = list(pool.map(lambda board: _check_one(board, manager), rack.boards))
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    return 1 if any(row[1] == "NO" for row in rows) else 0
+
+
+def _check_one(board: Board, manager: LeaseManager) -> tuple[str, str, str, str, str]:
+    """One board's row: leased only while it is asked, released whatever happens."""
     from hil.board import Board as BoardLink
     from hil.rack.selector import Selector
 
-    table = Table(title="rack check")
-    for column in ("board", "answers", "firmware", "detail", "capabilities (declared + probed)"):
-        table.add_column(column, overflow="fold")
-    failures = 0
-    for board in rack.boards:
+    try:
         lease = manager.try_acquire(Selector(id=board.id))
-        if lease is None:
-            table.add_row(board.id, "?", "?", manager.state(board.id).describe(), "?")
-            continue
-        try:
-            with BoardLink.open(
-                lambda b=board: resolve_port(b.port_spec, where=b.id),
-                name=board.id,
-                baudrate=board.baudrate,
-                wait=5.0,
-            ) as link:
-                identity = link.identity()
-                capabilities = board.capabilities.names | link.facts.features
-            version = identity.uname.get("version") or ".".join(map(str, identity.version[:3]))
-            machine = identity.uname.get("machine", identity.machine)
-            table.add_row(board.id, "yes", version, machine, ", ".join(sorted(capabilities)))
-        except HilError as e:
-            failures += 1
-            table.add_row(board.id, "NO", "?", str(e), "?")
-        finally:
-            lease.release()
-    Console().print(table)
-    return 1 if failures else 0
+    except HilError as e:
+        return board.id, "?", "?", str(e), "?"
+    if lease is None:
+        return board.id, "?", "?", manager.state(board.id).describe(), "?"
+    try:
+        with BoardLink.open(
+            lambda b=board: resolve_port(b.port_spec, where=b.id),
+            name=board.id,
+            baudrate=board.baudrate,
+            wait=5.0,
+        ) as link:
+            identity = link.identity()
+            capabilities = board.capabilities.names | link.facts.features
+        version = identity.uname.get("version") or ".".join(map(str, identity.version[:3]))
+        machine = identity.uname.get("machine", identity.machine)
+        return board.id, "yes", version, machine, ", ".join(sorted(capabilities))
+    except HilError as e:
+        return board.id, "NO", "?", str(e), "?"
+    finally:
+        lease.release()

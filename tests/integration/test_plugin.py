@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 #: pytest as a user runs it, in a subprocess (no cache dir left in tmp_path)
-PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+# per-board runs: these tests are about what happens on each board
+PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--hil-spread=board"]
 
 RECORD = """
 import json, os, time
@@ -327,10 +328,12 @@ def test_transcript_in_report_and_log_dir(tmp_path: Path) -> None:
     write(tmp_path, "test_t.py", "def test_t(board):\n    board.exec('undefined_thing')\n")
     done = run_pytest(tmp_path, f"--hil-log-dir={tmp_path / 'logs'}")
     assert done.returncode == 1
-    assert "hil transcript of board vb0" in done.stdout
+    assert "REPL session of board vb0" in done.stdout
     assert "NameError" in done.stdout
-    logs = list((tmp_path / "logs").glob("*.txt"))
-    assert len(logs) == 1 and "undefined_thing" in logs[0].read_text()
+    logs = sorted((tmp_path / "logs").glob("*.txt"))
+    assert [p.name.endswith(".wire.txt") for p in logs] == [False, True]
+    assert ">>> undefined_thing" in logs[0].read_text()  # the REPL session
+    assert "<CTRL-D>" in logs[1].read_text()  # every byte
 
 
 def test_runs_leave_no_virtual_board_behind(tmp_path: Path) -> None:

@@ -58,3 +58,45 @@ def test_malformed_rack_is_one_line(tmp_path: Path) -> None:
     done = hil("rack", "status", str(rack))
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "platfrom" in done.stderr
+
+
+def test_status_in_80_columns_wraps_and_never_cuts(tmp_path: Path, start_virtual_boards) -> None:
+    boards = start_virtual_boards(1)
+    rack = rack_file(
+        tmp_path,
+        boards,
+        extra=(
+            '[[boards]]\nid = "esp32-with-a-rather-long-board-id"\n'
+            'port = "usb-serial:0001A2B3C4D5E6F7A8B9"\nplatform = "esp32"\n'
+            'firmware = "esp32-generic-v1.24.1"\n'
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "hil.cli", "rack", "status", str(rack)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(len(line) <= 80 for line in done.stdout.splitlines())
+    assert "…" not in done.stdout and "..." not in done.stdout  # nothing cut
+    assert "esp32-with-a-rather-long-board-id" in done.stdout  # ids whole, on one line
+    rows = [line.split("│") for line in done.stdout.splitlines() if line.count("│") == 8]
+    port_column = "".join(cells[3].strip() for cells in rows)
+    assert "usb-serial:0001A2B3C4D5E6F7A8B9" in port_column  # wrapped, but all there
+
+
+def test_check_asks_every_board_and_releases_every_lease(
+    tmp_path: Path, start_virtual_boards
+) -> None:
+    boards = start_virtual_boards(2)
+    rack = rack_file(tmp_path, boards)
+    for board in boards:
+        board.control.unplug()
+    done = hil("rack", "check", str(rack))
+    assert done.returncode == 1
+    rows = [line for line in done.stdout.splitlines() if "│ NO" in line]
+    assert len(rows) == 2  # both asked (at once), both failed
+    holders = list((tmp_path / "locks").glob("*.holder.json"))
+    assert holders == []  # every lease released
