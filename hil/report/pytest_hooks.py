@@ -21,6 +21,27 @@ from hil.plugin_state import (
 )
 
 
+def report_options(group: Any) -> None:
+    """Without allure-pytest (the ``report`` extra), ``--alluredir`` still parses, so that
+    ``pytest_configure`` can say in one line which extra to install."""
+    from hil import extras
+
+    if not extras.has_report():
+        group.addoption(
+            "--alluredir",
+            dest="hil_alluredir_without_allure",
+            default=None,
+            help=f"(not available: {extras.report_missing()})",
+        )
+
+
+def check_report_options(config: pytest.Config) -> None:
+    from hil import extras
+
+    if getattr(config.option, "hil_alluredir_without_allure", None):
+        raise pytest.UsageError(extras.report_missing())
+
+
 def report_board(entry: Any, link: Any, harness: Any) -> Any:
     """Label the test with its board (Allure) and start its ``TestRecorder``: every REPL
     exchange and named action becomes a step; the board's time and free heap are measured."""
