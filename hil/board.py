@@ -14,7 +14,6 @@ micro:bit has 7-9 kB); a flat filesystem (no ``os.mkdir``) takes ``/name`` as ``
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fnmatch
 import posixpath
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hil import boardcode
+from hil import boardcode, checked
 from hil.actions import action
 from hil.boardcode import helper
 from hil.deadline import Deadline, as_deadline
@@ -36,12 +35,12 @@ from hil.encoding import (
     board_checksum,
     bytes_literal,
     checksum,
-    decode_repr_lines,
 )
 from hil.errors import HilError, LinkError, ProtocolError, RemoteError
 from hil.friendly import FriendlyRepl, FriendlyResult, PlayResult, play
 from hil.probe import BoardFacts, MissingFeature, probe
-from hil.repl import Repl, parse_value
+from hil.repl import Repl
+from hil.replparse import StreamDecoder
 from hil.transcript import Transcript
 from hil.transport import Transport
 
@@ -221,14 +220,30 @@ class Board:
         when it raised; ``on_output`` streams the output instead (then "" is returned)."""
         if on_output is None:
             return _text(self.repl.exec(code, timeout=timeout))
-        decoder = _StreamDecoder(on_output)
+        decoder = StreamDecoder(on_output)
         self.repl.exec(code, timeout=timeout, on_output=decoder.feed)
         decoder.flush()
         return ""
 
     def eval(self, expression: str, *, timeout: float = 10.0) -> Any:
-        """The value of an expression on the board."""
-        return self.repl.eval(expression, timeout=timeout)
+        """The value of an expression on the board, checked end to end (``hil.checked``):
+        bytes come back compactly (raw or base64, by what the board has), other values as
+        their ``repr``; a damaged answer is a ``LinkError``."""
+        code = (
+            "def _hil():\n" + _indent(self._answer_source()) + "    return _o\n"
+            f"try:\n    _hil()((\n{expression}\n))\nfinally:\n    del _hil\n"
+        )
+        return self._answer(self.repl.exec(code, timeout=timeout))
+
+    def _answer_source(self) -> str:
+        return checked.answer_function(checked.answer_style(self.facts.features), self._sha)
+
+    @property
+    def _sha(self) -> bool:
+        return self.facts.has("hashlib")
+
+    def _answer(self, out: bytes) -> Any:
+        return checked.read_answer(out, self._sha, where=self.name, tail=self.transport.tail)
 
     def run(
         self,
@@ -249,12 +264,9 @@ class Board:
         return self._identity
 
     def _run_value(self, body: str, *args: Any, timeout: Deadline | float = 10.0) -> Any:
-        """Run a helper that prints one ``repr``; return the value."""
-        out = self.repl.exec(helper(body, *args), timeout=timeout)
-        try:
-            return parse_value(_text(out))
-        except ValueError as exc:
-            raise ProtocolError(f"board helper printed no value: {exc}", where=self.name) from exc
+        """Run a helper that hands one value to ``_o``; return the value, checked."""
+        code = helper(body, *args, answer=self._answer_source())
+        return self._answer(self.repl.exec(code, timeout=timeout))
 
     # -- resets ------------------------------------------------------------------------------
 
@@ -340,21 +352,15 @@ class Board:
 
     @action("get")
     def get(self, path: str, *, timeout: float = 120.0) -> bytes:
-        """A board file's content (the raw REPL's stdout is not binary safe: base64 with
-        ``binascii``, else one ``repr`` per line)."""
-        if self.facts.has("binascii"):
-            out = self.repl.exec(
-                helper(boardcode.GET_BASE64, self._path(path), GET_CHUNK), timeout=timeout
-            )
-            return base64.b64decode(b"".join(out.split()))
-        step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 4 * GET_CHUNK) // 32))
-        out = self.repl.exec(helper(boardcode.GET_REPR, self._path(path), step), timeout=timeout)
-        try:
-            return decode_repr_lines(out)
-        except ValueError as exc:
-            raise ProtocolError(f"get({path!r}): {exc}", where=self.name) from exc
+        """A board file's content, checked end to end: raw bytes with two escapes where the
+        board has ``sys.stdout.buffer``, else base64 with ``binascii``, else ``repr`` lines."""
+        style = checked.answer_style(self.facts.features)
+        step = GET_CHUNK
+        if style == checked.REPR:
+            step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 4 * GET_CHUNK) // 32))
+        code = helper(boardcode.get_code(style, self._sha), self._path(path), step)
+        return self._answer(self.repl.exec(code, timeout=timeout))
 
-    @action("put")
     def put(
         self,
         source: str | Path | bytes,
@@ -480,23 +486,9 @@ class Board:
         return report
 
 
+def _indent(source: str) -> str:
+    return "".join("    " + line + "\n" for line in source.strip("\n").split("\n"))
+
+
 def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
-
-
-class _StreamDecoder:
-    """UTF-8 decode a byte stream whose chunks may split characters."""
-
-    def __init__(self, sink: Callable[[str], None]) -> None:
-        import codecs
-
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._sink = sink
-
-    def feed(self, data: bytes) -> None:
-        if text := self._decoder.decode(data):
-            self._sink(text)
-
-    def flush(self) -> None:
-        if text := self._decoder.decode(b"", final=True):
-            self._sink(text)

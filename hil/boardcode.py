@@ -12,10 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def helper(body: str, *args: Any) -> str:
-    """Board code that runs ``body`` inside a function and removes the function afterwards."""
+def helper(body: str, *args: Any, answer: str = "") -> str:
+    """Board code that runs ``body`` inside a function and removes the function afterwards.
+    ``answer``: the source of ``_o`` (``hil.checked.answer_function``), through which the body
+    hands back its value, checked."""
     params = ", ".join(f"a{i}" for i in range(len(args)))
-    indented = "".join("    " + line + "\n" for line in body.strip("\n").split("\n"))
+    lines = answer.strip("\n").split("\n") if answer else []
+    lines += body.strip("\n").split("\n")
+    indented = "".join("    " + line + "\n" for line in lines)
     call = ", ".join(repr(a) for a in args)
     return f"def _hil({params}):\n{indented}try:\n    _hil({call})\nfinally:\n    del _hil\n"
 
@@ -33,7 +37,7 @@ try:
 except Exception:
     un = {}
 i = sys.implementation
-print(repr((i.name, tuple(i.version), getattr(i, '_machine', ''), sys.platform, un, uid)))
+_o((i.name, tuple(i.version), getattr(i, '_machine', ''), sys.platform, un, uid))
 """
 
 #: a0: paths. sha256 per file, hex without ``binascii``; None for a missing file.
@@ -55,7 +59,7 @@ for p in a0:
         h.update(b[:n] if n < 512 else b)
     f.close()
     r[p] = ''.join('%02x' % c for c in h.digest())
-print(repr(r))
+_o(r)
 """
 
 #: a0: paths, a1: bytes per step. Adler-32 in plain MicroPython, as (size, a, b): small
@@ -81,7 +85,7 @@ for p in a0:
         b %= 65521
     f.close()
     r[p] = (n, a, b)
-print(repr(r))
+_o(r)
 """
 
 #: a0: directory. With ``os.ilistdir`` (sizes from the entries or ``os.stat``).
@@ -92,7 +96,7 @@ for e in os.ilistdir(a0):
     d = e[1] == 0x4000
     s = e[3] if len(e) > 3 and e[3] >= 0 else (0 if d else os.stat(a0.rstrip('/') + '/' + e[0])[6])
     r.append((e[0], d, s))
-print(repr(r))
+_o(r)
 """
 
 #: a0: directory, a1: whether the filesystem has directories. Without ``os.ilistdir``:
@@ -107,7 +111,7 @@ for n in os.listdir(a0) if a1 else os.listdir():
         r.append((n, d, 0 if d else s[6]))
     else:
         r.append((n, False, os.size(n)))
-print(repr(r))
+_o(r)
 """
 
 MKDIR = """
@@ -136,28 +140,46 @@ def rm(p):
 rm(a0)
 """
 
-#: a0: path, a1: bytes per line (a multiple of 3, so base64 lines concatenate).
-GET_BASE64 = """
-import sys
-from binascii import b2a_base64
-with open(a0, 'rb') as f:
-    while True:
-        b = f.read(a1)
-        if not b:
-            break
-        sys.stdout.write(b2a_base64(b))
-"""
 
-#: a0: path, a1: bytes per line. Without ``binascii``: one ``repr`` per line.
-GET_REPR = """
-f = open(a0, 'rb')
-while True:
-    b = f.read(a1)
-    if not b:
-        break
-    print(repr(b))
-f.close()
-"""
+def get_code(style: str, sha: bool) -> str:
+    """Body of the ``get`` helper (a0: path, a1: bytes per read): the file's bytes in the
+    densest form the board can print (raw with two escapes, base64 lines, or one ``repr`` per
+    line), then the trailer of ``hil.checked`` over the bytes read."""
+    from hil.checked import BASE64, RAW
+
+    if style == RAW:
+        head = ["import sys", "w=sys.stdout.buffer.write", "w(b'b')"]
+        out = r"w(b.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'))"
+    elif style == BASE64:
+        head = ["from binascii import b2a_base64", "print('a',end='')"]
+        out = "print(str(b2a_base64(b),'ascii'),end='')"
+    else:
+        head = ["print('l')"]
+        out = "print(repr(b))"
+    if sha:
+        head += ["import hashlib", "h=hashlib.sha256()"]
+        add = "h.update(b)"
+        end = "print('#hil',n,''.join('%02x'%c for c in h.digest()))"
+    else:
+        head += ["x=1;y=0"]
+        add = "for c in b:x+=c;y=(y+x)%65521"
+        end = "print('#hil',n,x%65521,y)"
+    loop = [
+        "n=0",
+        "f=open(a0,'rb')",
+        "while True:",
+        "    b=f.read(a1)",
+        "    if not b:",
+        "        break",
+        "    n+=len(b)",
+        "    " + add,
+        "    " + out,
+        "f.close()",
+        "print()",
+        end,
+    ]
+    return "\n".join(head + loop) + "\n"
+
 
 #: What ``put`` binds in ``__main__`` while a transfer runs (and deletes at the end).
 PUT_OPEN = "_hil_f = open({path!r}, 'wb')\n_hil_w = _hil_f.write\n"

@@ -37,7 +37,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from hil.encoding import bytes_literal
+from hil.encoding import bytes_literal, decode_repr_lines
 from hil.errors import LinkError, RemoteError
 from hil.replparse import ExecResult, parse_value
 
@@ -180,39 +180,42 @@ def answer_style(features: frozenset[str] | set[str]) -> str:
 
 
 def answer_function(style: str, sha: bool) -> str:
-    """Board source of ``_o(v)`` (indented one level, for inside a helper): print ``v`` and the
-    trailer. ``style`` says how bytes travel, ``sha`` whether the board has ``hashlib``."""
-    lines = [" def _o(v):", "  import sys"]
-    is_bytes = "isinstance(v,(bytes,bytearray))"
+    """Board source of ``_o(v)``: print ``v`` (bytes compactly, by ``style``) and the trailer;
+    ``sha`` where the board has ``hashlib``. Indented one space, for ``boardcode.helper``."""
+    lines = ["def _o(v):", " import sys", " t=b'B' if isinstance(v,bytearray) else b'b'"]
+    is_bytes = " if isinstance(v,(bytes,bytearray)):"
     if style == RAW:
         lines += [
-            f"  if {is_bytes}:",
-            "   v=bytes(v);w=sys.stdout.buffer.write;w(b'b')",
-            r"   w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
-            "  else:",
+            is_bytes,
+            "  v=bytes(v);w=sys.stdout.buffer.write;w(t)",
+            r"  w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
+            " else:",
         ]
     elif style == BASE64:
         lines += [
-            f"  if {is_bytes}:",
-            "   from binascii import b2a_base64",
-            "   v=bytes(v);print('a'+str(b2a_base64(v),'ascii').strip())",
-            "  else:",
+            is_bytes,
+            "  from binascii import b2a_base64",
+            "  v=bytes(v);print(('A' if t==b'B' else 'a')+str(b2a_base64(v),'ascii').strip())",
+            " else:",
         ]
     else:
-        lines += ["  if 1:"]
-    lines += ["   r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
+        lines += [" if 1:"]
+    lines += ["  r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
+    return "\n".join(lines + check_lines(sha, " ")) + "\n"
+
+
+def check_lines(sha: bool, indent: str) -> list[str]:
+    """Board lines printing the trailer of the bytes in ``v``."""
     if sha:
-        lines += [
-            "  import hashlib",
-            "  print('#hil',len(v),''.join('%02x'%c for c in hashlib.sha256(v).digest()))",
+        return [
+            indent + "import hashlib",
+            indent + "print('#hil',len(v),''.join('%02x'%c for c in hashlib.sha256(v).digest()))",
         ]
-    else:
-        lines += [
-            "  x=1;y=0",
-            "  for c in v:x+=c;y=(y+x)%65521",
-            "  print('#hil',len(v),x%65521,y)",
-        ]
-    return "\n".join(lines) + "\n"
+    return [
+        indent + "x=1;y=0",
+        indent + "for c in v:x+=c;y=(y+x)%65521",
+        indent + "print('#hil',len(v),x%65521,y)",
+    ]
 
 
 def trailer(data: bytes, sha: bool) -> bytes:
@@ -230,10 +233,12 @@ def read_answer(out: bytes, sha: bool, *, where: str = "", tail: bytes = b"") ->
         raise LinkError(f"answer without its check line: {out[-60:]!r}", where=where, tail=tail)
     tag, payload = body[:1], body[1:]
     try:
-        if tag == b"b":
+        if tag in (b"b", b"B"):
             data = unescape(payload)
-        elif tag == b"a":
-            data = base64.b64decode(payload, validate=True)
+        elif tag in (b"a", b"A"):
+            data = base64.b64decode(payload.replace(b"\n", b""), validate=True)
+        elif tag == b"l":
+            data = decode_repr_lines(payload)
         elif tag == b"r":
             data = payload
         else:
@@ -247,7 +252,7 @@ def read_answer(out: bytes, sha: bool, *, where: str = "", tail: bytes = b"") ->
             tail=tail,
         )
     if tag != b"r":
-        return data
+        return bytearray(data) if tag in (b"A", b"B") else data
     try:
         return parse_value(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:

@@ -29,6 +29,7 @@ FEATURES = (
     "sys.modules",  # sys.modules exists (module cache visible)
     "hashlib",  # hashlib.sha256
     "binascii",  # binascii.a2b_base64 and b2a_base64
+    "stdout.buffer",  # sys.stdout.buffer.write: binary output (compact answers)
     "vfs",  # the vfs module, or os.mount (a mount table)
     "os.ilistdir",
     "os.stat",
@@ -56,6 +57,8 @@ def _hil():
  h('sys.modules','sys','modules')
  h('hashlib','hashlib','sha256')
  h('binascii','binascii','a2b_base64','b2a_base64')
+ try:sys.stdout.buffer.write;f.append('stdout.buffer')
+ except Exception:pass
  h('vfs','vfs','mount')
  h('vfs','os','mount')
  for y in('ilistdir','stat','rename','mkdir'):h('os.'+y,'os',y)

@@ -28,11 +28,9 @@ which is exact because cooking is a pure ``\\n`` -> ``\\r\\n`` substitution.
 from __future__ import annotations
 
 import enum
-import functools
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from hil import checked
@@ -40,9 +38,11 @@ from hil.deadline import Deadline, as_deadline
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError
 from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender, Sent
 from hil.replparse import (
+    Exchange,
     ExecResult,
     Uncooker,
     is_compile_error,
+    observed_as,
     parse_value,
     summary,
     uncook,
@@ -82,31 +82,6 @@ class Mode(enum.Enum):
     UNKNOWN = "unknown"  # after a failure, a reset or at connect: must re-synchronise
     RAW = "raw"  # at the raw REPL's ``>`` prompt
     FRIENDLY = "friendly"  # at the friendly REPL's ``>>> `` prompt
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One finished REPL exchange, for observers (reports turn each into a step)."""
-
-    title: str
-    sent: bytes
-    received: bytes
-    seconds: float
-    error: BaseException | None
-
-
-def _observed(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Tell ``Repl.observers`` about each call of the decorated method, with its bytes."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def observed(self: Repl, *args: Any, **kwargs: Any) -> Any:
-            what = args[0] if args and isinstance(args[0], (str, bytes)) else b""
-            return self.observed(kind, what, lambda: method(self, *args, **kwargs))
-
-        return observed
-
-    return wrap
 
 
 class Repl:
@@ -268,7 +243,7 @@ class Repl:
 
     # -- executing ---------------------------------------------------------------------------
 
-    @_observed("exec")
+    @observed_as("exec")
     def exec_raw(
         self,
         code: str | bytes,
@@ -361,7 +336,7 @@ class Repl:
     def _wrap(self, data: bytes) -> bytes:
         return checked.wrap(data, eight_bit=self.eight_bit_literals)
 
-    @_observed("launch")
+    @observed_as("launch")
     def launch(self, code: str | bytes, *, timeout: Deadline | float = 5.0) -> None:
         """Send code and do not wait for it to finish (``machine.reset()``, a server loop).
 
@@ -427,7 +402,7 @@ class Repl:
         self._stale_input = False
         return uncook(got[:-2])
 
-    @_observed("soft reset")
+    @observed_as("soft reset")
     def soft_reset(self, *, raw: bool = True, timeout: Deadline | float = 10.0) -> bytes:
         """Soft-reset the board (heap, modules and mounts are cleared) and return the boot
         output (boot.py; main.py too when ``raw`` is False, as a board runs it only then).

@@ -9,7 +9,10 @@ check them without a board.
 from __future__ import annotations
 
 import ast
+import codecs
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,3 +90,44 @@ def summary(data: bytes, limit: int = 120) -> str:
     """A one-line preview of code for the transcript."""
     text = data[:limit].decode("utf-8", "replace").replace("\n", "\\n")
     return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+class StreamDecoder:
+    """UTF-8 decode a byte stream whose chunks may split characters."""
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._sink = sink
+
+    def feed(self, data: bytes) -> None:
+        if text := self._decoder.decode(data):
+            self._sink(text)
+
+    def flush(self) -> None:
+        if text := self._decoder.decode(b"", final=True):
+            self._sink(text)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One finished REPL exchange, for observers (reports turn each into a step)."""
+
+    title: str
+    sent: bytes
+    received: bytes
+    seconds: float
+    error: BaseException | None
+
+
+def observed_as(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Tell ``Repl.observers`` about each call of the decorated method, with its bytes."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def observed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            what = args[0] if args and isinstance(args[0], (str, bytes)) else b""
+            return self.observed(kind, what, lambda: method(self, *args, **kwargs))
+
+        return observed
+
+    return wrap

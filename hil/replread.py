@@ -13,6 +13,11 @@ not where it seems, and no reading of the stream alone can tell (the program mig
   token's answer is this execution's answer; it ends in ``\\x04 stderr \\x04>``, and stderr is
   the part after the last ``\\x04`` (or after the ``\\x04`` that starts a traceback). No deadline
   is waited out, and the next command finds the board at its prompt.
+
+What this cannot see without a round trip on every execution: a program that prints exactly
+``\\x04``, then text without ``\\x04``, then ``\\x04>`` and goes on. Its answer is cut there;
+the rest reaches the next command, which finds the board not at its prompt and re-synchronises
+(``Repl.enter_raw``) before sending anything.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import pytest
 from hil import boardcode
 from hil.board import Board
 from hil.boardcode import helper
+from hil.checked import answer_function, read_answer
 from hil.deadline import Deadline, as_deadline
 from hil.encoding import (
     ADLER32,
@@ -31,7 +32,6 @@ from hil.encoding import (
 )
 from hil.errors import BoardTimeout, ConfigError, LinkError, ProtocolError, RemoteError
 from hil.probe import BoardFacts, MissingFeature
-from hil.repl import parse_value
 
 MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent))
 #: A board with every convenience (the facts a probe of our virtual board gives, less the card).
@@ -71,13 +71,14 @@ def test_micropython_reads_the_literal_back_exactly(tmp_path: Path) -> None:
         (boardcode.ADLER32, (["/a.py"], 256)),
         (boardcode.MKDIR, ("/a/b", True, True)),
         (boardcode.RM, ("/a", True)),
-        (boardcode.GET_BASE64, ("/x.bin", 1536)),
-        (boardcode.GET_REPR, ("/x.bin", 256)),
+        (boardcode.get_code("raw", True), ("/x.bin", 1536)),
+        (boardcode.get_code("base64", False), ("/x.bin", 1536)),
+        (boardcode.get_code("repr", False), ("/x.bin", 256)),
         (boardcode.IDENTITY, ()),
     ],
 )
 def test_helpers_are_valid_python_and_clean_up_after_themselves(body: str, args: tuple) -> None:
-    code = helper(body, *args)
+    code = helper(body, *args, answer=answer_function("raw", True))
     compile(code, "<helper>", "exec")
     assert code.rstrip().endswith("del _hil")
 
@@ -252,11 +253,15 @@ def test_host_checksums_match_reference_values(data: bytes, token: str) -> None:
     assert checksum(data, token.split(":")[0]) == token
 
 
-def _run_on_micropython(tmp_path: Path, body: str, *args: object) -> bytes:
+def _run_on_micropython(tmp_path: Path, body: str, *args: object, answer: str = "") -> bytes:
     script = tmp_path.parent / f"{tmp_path.name}-helper.py"
-    script.write_text(helper(body, *args))
+    script.write_text(helper(body, *args, answer=answer or answer_function("repr", False)))
     out = subprocess.run([MICROPYTHON, str(script)], capture_output=True, timeout=60, check=True)
     return out.stdout
+
+
+def _value(out: bytes, sha: bool = False) -> object:
+    return read_answer(out, sha)
 
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
@@ -270,9 +275,7 @@ def test_board_adler32_equals_the_host_checksum(tmp_path: Path) -> None:
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     paths = [str(tmp_path / name) for name in files] + [str(tmp_path / "missing")]
-    answer = parse_value(
-        _run_on_micropython(tmp_path, boardcode.ADLER32, paths, ADLER_STEP).decode()
-    )
+    answer = _value(_run_on_micropython(tmp_path, boardcode.ADLER32, paths, ADLER_STEP))
     for name, data in files.items():
         assert board_checksum(answer[str(tmp_path / name)], ADLER32) == checksum(data, ADLER32)
     assert board_checksum(answer[str(tmp_path / "missing")], ADLER32) is None
@@ -282,18 +285,23 @@ def test_board_adler32_equals_the_host_checksum(tmp_path: Path) -> None:
 def test_board_sha256_without_binascii_equals_the_host_checksum(tmp_path: Path) -> None:
     data = os.urandom(3000)
     (tmp_path / "f").write_bytes(data)
-    answer = parse_value(
-        _run_on_micropython(tmp_path, boardcode.SHA256, [str(tmp_path / "f")]).decode()
-    )
+    answer = _value(_run_on_micropython(tmp_path, boardcode.SHA256, [str(tmp_path / "f")]))
     assert board_checksum(answer[str(tmp_path / "f")], SHA256) == checksum(data, SHA256)
 
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
-def test_get_by_repr_lines_is_exact(tmp_path: Path) -> None:
-    data = bytes(range(256)) * 4 + b"'\"\\\r\n" + os.urandom(1000)
+@pytest.mark.parametrize("style", ["raw", "base64", "repr"])
+@pytest.mark.parametrize("sha", [True, False])
+def test_get_in_each_style_is_exact_and_checked(tmp_path: Path, style: str, sha: bool) -> None:
+    data = bytes(range(256)) * 4 + b"'\"\\\r\n\x10\x14\x04" + os.urandom(1000) + b"\r"
     (tmp_path / "f").write_bytes(data)
-    out = _run_on_micropython(tmp_path, boardcode.GET_REPR, str(tmp_path / "f"), 100)
-    assert decode_repr_lines(out.replace(b"\n", b"\r\n")) == data  # as a board cooks it
+    code = boardcode.get_code(style, sha)
+    out = _run_on_micropython(tmp_path, code, str(tmp_path / "f"), 99)
+    assert read_answer(out, sha) == data
+    damaged = bytearray(out)
+    damaged[len(out) // 2] ^= 0x40
+    with pytest.raises(LinkError):
+        read_answer(bytes(damaged), sha)
 
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython unix port is not installed")
@@ -301,7 +309,7 @@ def test_ls_without_ilistdir(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "f.bin").write_bytes(b"x" * 123)
     out = _run_on_micropython(tmp_path, boardcode.LS_PLAIN, str(tmp_path), True)
-    assert sorted(parse_value(out.decode())) == [("f.bin", False, 123), ("sub", True, 0)]
+    assert sorted(_value(out)) == [("f.bin", False, 123), ("sub", True, 0)]
 
 
 def test_decode_repr_lines_refuses_what_is_not_bytes() -> None:

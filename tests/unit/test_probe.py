@@ -24,7 +24,7 @@ MICROBIT = (
 )
 VIRTUAL = (
     "('linux', 'micropython', (1, 29, 0, 'preview'), {'sysname': 'hilsim'}, "
-    "['sys.modules', 'hashlib', 'binascii', 'vfs', 'vfs', 'os.ilistdir', 'os.stat', "
+    "['sys.modules', 'hashlib', 'binascii', 'stdout.buffer', 'vfs', 'vfs', 'os.ilistdir', 'os.stat', "
     "'os.rename', 'os.mkdir', 'machine.unique_id', 'gc', 'writable-fs'], "
     "('machine.SDCard', None, 2))"
 )
