@@ -1,15 +1,12 @@
 """A board: identity, code, files, deploy and resets, on top of its REPL.
 
-Everything here is Python source sent to the board through ``Repl``; nothing knows or cares
-whether the board is virtual. The board-side programs are in ``hil.boardcode`` (each small,
-each leaving ``__main__`` as it was found), the encodings in ``hil.encoding``.
-
-Boards differ, so the board is asked once what it has (``facts``, see ``hil.probe``) and every
-helper picks its way from that: file chunks travel as 8-bit bytes literals where the lexer takes
-them (about 7 % overhead), else base64 through ``binascii``, else ASCII-escaped literals;
-``get`` reads base64 or ``repr`` lines; files are compared by sha256 where ``hashlib`` exists,
-else by Adler-32 and size computed in plain MicroPython; chunk sizes follow the free heap (a
-micro:bit has 7-9 kB); a flat filesystem (no ``os.mkdir``) takes ``/name`` as ``name``.
+Everything here is Python source sent to the board through ``Repl``, virtual or not; the
+board-side programs are in ``hil.boardcode`` (each leaving ``__main__`` as it was found).
+Boards differ, so the board is asked once what it has (``facts``, ``hil.probe``) and each helper
+picks its way: file chunks as 8-bit bytes literals where the lexer takes them, else base64, else
+ASCII-escaped literals; answers (``get``, ``eval``, helpers) checked end to end (``hil.checked``);
+files compared by sha256 with ``hashlib``, else Adler-32 and size; chunks sized by the free heap;
+a flat filesystem (no ``os.mkdir``) takes ``/name`` as ``name``.
 """
 
 from __future__ import annotations
@@ -66,6 +63,8 @@ EXEC_MARGIN = 5.0
 #: Seconds a hard reset may take to show (the port failing, or boot output) before the port
 #: is re-opened anyway.
 RESET_SIGN = 5.0
+#: Where ``put`` writes before the file is complete and verified (then renamed over the target).
+TMP_SUFFIX = ".hil-tmp"
 #: Seconds the clean-up exec of a failed ``put`` gets to close the file, whatever is left of
 #: the transfer's budget (after a stall, nothing is).
 CLEANUP_TIMEOUT = 5.0
@@ -229,18 +228,19 @@ class Board:
         """The value of an expression on the board, checked end to end (``hil.checked``):
         bytes come back compactly (raw or base64, by what the board has), other values as
         their ``repr``; a damaged answer is a ``LinkError``."""
-        code = (
-            "def _hil():\n" + _indent(self._answer_source()) + "    return _o\n"
-            f"try:\n    _hil()((\n{expression}\n))\nfinally:\n    del _hil\n"
-        )
+        head = boardcode.compact("def _hil():\n" + _indent(self._answer_source()))
+        code = f"{head} return _o\ntry:\n _hil()((\n{expression}\n))\nfinally:\n del _hil\n"
         return self._answer(self.repl.exec(code, timeout=timeout))
 
     def _answer_source(self) -> str:
-        return checked.answer_function(checked.answer_style(self.facts.features), self._sha)
+        features = self._facts.features if self._facts is not None else frozenset()
+        return checked.answer_function(checked.answer_style(features), self._sha)
 
     @property
     def _sha(self) -> bool:
-        return self.facts.has("hashlib")
+        """sha256 where the board is known to have ``hashlib`` (answers need no probe: a
+        board not probed yet answers by ``repr`` and Adler-32, which every board can)."""
+        return self._facts is not None and self._facts.has("hashlib")
 
     def _answer(self, out: bytes) -> Any:
         return checked.read_answer(out, self._sha, where=self.name, tail=self.transport.tail)
@@ -357,7 +357,7 @@ class Board:
         style = checked.answer_style(self.facts.features)
         step = GET_CHUNK
         if style == checked.REPR:
-            step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 4 * GET_CHUNK) // 32))
+            step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 8 * GET_CHUNK) // 64))
         code = helper(boardcode.get_code(style, self._sha), self._path(path), step)
         return self._answer(self.repl.exec(code, timeout=timeout))
 
@@ -369,13 +369,15 @@ class Board:
         timeout: Deadline | float | None = None,
         verify: bool = True,
     ) -> None:
-        """Write a local file (or bytes) to ``path`` on the board, replacing it.
+        """Write a local file (or bytes) to ``path`` on the board, replacing it atomically:
+        the data goes to ``path + TMP_SUFFIX``, is verified there, then renamed over ``path``
+        (``os.rename``; without it, micro:bit, copied on the board in one exec, which a link
+        cut cannot interrupt). A cut-off put leaves the old file, and at worst the temp file.
 
-        ``timeout`` bounds the whole transfer, verification included, and defaults to what the
-        data needs at a slow 9600 baud plus margin: a transfer that is merely slow must not
-        fail. Each exec is also capped to what its own chunk needs at that rate, so a stall is
-        noticed after one chunk's budget rather than the whole transfer's. ``verify`` compares
-        the board's checksum of the written file with the data's.
+        ``timeout`` bounds the whole call, verification and clean-up included, and defaults to
+        what the data needs at a slow 9600 baud plus margin. Each exec is also capped to what
+        its own chunk needs at that rate, so a stall is noticed after one chunk's budget.
+        ``verify`` compares the board's checksum of the temp file with the data's.
         """
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         deadline = as_deadline(timeout if timeout is not None else 10.0 + len(data) / SLOW_RATE)
@@ -383,9 +385,9 @@ class Board:
         step = self.put_chunk
         if encode is ascii_literal:
             step = max(MIN_CHUNK, step // 3)  # up to 4 source bytes per data byte
-        target = self._path(path)
-        self.repl.note(f"put {len(data)} bytes to {target}")
-        opening = boardcode.PUT_OPEN.format(path=target) + (
+        target, temp = self._path(path), self._path(path + TMP_SUFFIX)
+        self.repl.note(f"put {len(data)} bytes to {target} (through {temp})")
+        opening = boardcode.PUT_OPEN.format(path=temp) + (
             boardcode.PUT_BASE64 if base64_used else ""
         )
         self._put_exec(opening.encode(), deadline)
@@ -407,13 +409,16 @@ class Board:
         except BaseException:
             # Best effort: close the file if the board still listens, but the error that
             # stopped the transfer is the one to report.
-            with contextlib.suppress(HilError):
-                self.repl.exec(cleanup, timeout=CLEANUP_TIMEOUT)
+            if deadline.remaining > 0.1:
+                with contextlib.suppress(HilError):
+                    remove = helper(boardcode.RM, temp, False)
+                    limit = deadline.cap(CLEANUP_TIMEOUT)
+                    self.repl.exec(cleanup + remove.encode(), timeout=limit)
             raise
         self._put_exec(cleanup, deadline)
         if verify:
             kind = self.checksum_kind
-            got = self.checksums([path], timeout=deadline)[path]
+            got = self.checksums([path + TMP_SUFFIX], timeout=deadline)[path + TMP_SUFFIX]
             sent = checksum(data, kind)
             if got != sent:
                 raise LinkError(
@@ -421,6 +426,8 @@ class Board:
                     where=self.name,
                     tail=self.transport.tail,
                 )
+        swap = boardcode.RENAME if self.facts.has("os.rename") else boardcode.COPY
+        self.repl.exec(helper(swap, temp, target), timeout=deadline)
 
     def _put_exec(self, chunk: bytes, deadline: Deadline) -> None:
         """One exec of a ``put``: within the transfer's deadline and what ``chunk`` needs."""

@@ -21,7 +21,18 @@ def helper(body: str, *args: Any, answer: str = "") -> str:
     lines += body.strip("\n").split("\n")
     indented = "".join("    " + line + "\n" for line in lines)
     call = ", ".join(repr(a) for a in args)
-    return f"def _hil({params}):\n{indented}try:\n    _hil({call})\nfinally:\n    del _hil\n"
+    return compact(
+        f"def _hil({params}):\n{indented}try:\n    _hil({call})\nfinally:\n    del _hil\n"
+    )
+
+
+def compact(code: str) -> str:
+    """One space per indentation level instead of four: a helper's source is held on the
+    board's heap while it runs (checked code: as a literal too), and a micro:bit has 7 kB."""
+    return "".join(
+        " " * ((len(line) - len(line.lstrip(" "))) // 4) + line.lstrip(" ")
+        for line in code.splitlines(keepends=True)
+    )
 
 
 #: ``machine.unique_id()`` as hex without ``binascii``; None where the board has none.
@@ -180,6 +191,28 @@ def get_code(style: str, sha: bool) -> str:
     ]
     return "\n".join(head + loop) + "\n"
 
+
+#: a0: the complete temp file, a1: the target. ``put``'s last step: atomic where the filesystem
+#: renames atomically (LittleFS; FAT removes the target first, inside the board's rename).
+RENAME = """
+import os
+os.rename(a0, a1)
+"""
+
+#: The same without ``os.rename`` (micro:bit): a copy on the board, in one exec.
+COPY = """
+import os
+f = open(a0, 'rb')
+g = open(a1, 'wb')
+while True:
+    b = f.read(256)
+    if not b:
+        break
+    g.write(b)
+f.close()
+g.close()
+os.remove(a0)
+"""
 
 #: What ``put`` binds in ``__main__`` while a transfer runs (and deletes at the end).
 PUT_OPEN = "_hil_f = open({path!r}, 'wb')\n_hil_w = _hil_f.write\n"

@@ -181,27 +181,28 @@ def answer_style(features: frozenset[str] | set[str]) -> str:
 
 def answer_function(style: str, sha: bool) -> str:
     """Board source of ``_o(v)``: print ``v`` (bytes compactly, by ``style``) and the trailer;
-    ``sha`` where the board has ``hashlib``. Indented one space, for ``boardcode.helper``."""
-    lines = ["def _o(v):", " import sys", " t=b'B' if isinstance(v,bytearray) else b'b'"]
-    is_bytes = " if isinstance(v,(bytes,bytearray)):"
+    ``sha`` where the board has ``hashlib``. For inside ``boardcode.helper``."""
+    lines = ["def _o(v):", "    import sys", "    t=b'B' if isinstance(v,bytearray) else b'b'"]
+    is_bytes = "    if isinstance(v,(bytes,bytearray)):"
     if style == RAW:
         lines += [
             is_bytes,
-            "  v=bytes(v);w=sys.stdout.buffer.write;w(t)",
-            r"  w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
-            " else:",
+            "        v=bytes(v);w=sys.stdout.buffer.write;w(t)",
+            r"        w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
+            "    else:",
         ]
     elif style == BASE64:
         lines += [
             is_bytes,
-            "  from binascii import b2a_base64",
-            "  v=bytes(v);print(('A' if t==b'B' else 'a')+str(b2a_base64(v),'ascii').strip())",
-            " else:",
+            "        from binascii import b2a_base64",
+            "        v=bytes(v);s=str(b2a_base64(v),'ascii').strip()",
+            "        print(('A' if t==b'B' else 'a')+s)",
+            "    else:",
         ]
     else:
-        lines += [" if 1:"]
-    lines += ["  r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
-    return "\n".join(lines + check_lines(sha, " ")) + "\n"
+        lines += ["    if 1:"]
+    lines += ["        r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
+    return "\n".join(lines + check_lines(sha, "    ")) + "\n"
 
 
 def check_lines(sha: bool, indent: str) -> list[str]:
