@@ -60,13 +60,11 @@ GET_CHUNK = 3 * 512
 SLOW_RATE = 9600 / 10 / 4
 #: Seconds added to each ``put`` exec's budget for round trips and the board's own work.
 EXEC_MARGIN = 5.0
-#: Seconds a hard reset may take to show (the port failing, or boot output) before the port
-#: is re-opened anyway.
+#: Seconds a hard reset may take to show (port failing, boot output) before the port re-opens.
 RESET_SIGN = 5.0
 #: Where ``put`` writes before the file is complete and verified (then renamed over the target).
 TMP_SUFFIX = ".hil-tmp"
-#: Seconds the clean-up exec of a failed ``put`` gets to close the file, whatever is left of
-#: the transfer's budget (after a stall, nothing is).
+#: Most seconds the clean-up exec of a failed ``put`` gets (within the call's deadline).
 CLEANUP_TIMEOUT = 5.0
 
 
