@@ -9,8 +9,11 @@ path that changes when the port re-enumerates (test ids and report history hang 
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
+from hil.errors import ConfigError
 from hil.rack import (
     Board,
     Capabilities,
@@ -38,6 +41,13 @@ def bench_rack(
     from hil.board import Board as BoardLink
 
     spec = parse_port(auto_port().device if port == "auto" else port)
+    if spec.kind == "device" and sys.platform != "win32" and not os.path.exists(spec.value):
+        # waiting for the port to appear is for a board that re-enumerates, not for a typo
+        raise ConfigError(
+            "--hil-port: no such device (is the board plugged in? "
+            "'--hil-port auto' finds a connected one)",
+            where=spec.value,
+        )
     with BoardLink.open(resolve_port(spec, where=port), name=port, wait=CONNECT_SECONDS) as link:
         facts = link.facts
         unique_id = link.identity().unique_id

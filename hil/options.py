@@ -5,6 +5,7 @@ their parsing into settings: a bad value is a one-line usage error at start, nam
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def settings(config: Any) -> Settings:
     lease_timeout = seconds(option(config, "hil_lease_timeout") or "300", "--hil-lease-timeout")
     log_dir = option(config, "hil_log_dir")
     return Settings(
-        reset=reset, lease_timeout=lease_timeout, log_dir=Path(log_dir) if log_dir else None
+        reset=reset,
+        lease_timeout=lease_timeout,
+        log_dir=_writable_dir(log_dir, "--hil-log-dir") if log_dir else None,
     )
 
 
@@ -144,3 +147,18 @@ def sd_slot(text: str | None) -> SdSlot | bool | None:
 def _number(text: str) -> int | str:
     """A slot, bus or pin: a number where it is one, else a pin name (``X5``)."""
     return int(text) if text.isdigit() else text
+
+
+def _writable_dir(text: str, flag: str) -> Path:
+    """A directory the run will write into, made now: one that cannot be is a usage error at
+    start, not an internal error when the first transcript is written."""
+    path = Path(text)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"{flag}: cannot create the directory: {e.strerror or e}", where=text
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}: the directory is not writable", where=text)
+    return path

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hil import drivers
+from hil import drivers, run_dirs
 from hil.errors import ConfigError, HilError
 from hil.harness import RESET_MODES, Harness, Settings
 from hil.options import OPTIONS, option
@@ -68,6 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except HilError as e:  # a bad rack, option, manifest, or an absent bench board: one line
         raise pytest.UsageError(str(e)) from None
     config.stash[SESSION] = session
+    if session.owns_run_dir:  # a SIGTERM ends the run as Ctrl-C does: cleaned up
+        session.sigterm.install()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(session), "hil-xdist")
 
@@ -128,6 +129,7 @@ class HilSession:
         self.run_dir = run_dir
         self.run_id = run_id
         self.owns_run_dir = owns_run_dir
+        self.sigterm = run_dirs.SigtermAsInterrupt()
         #: firmware per board seen in this run (from all workers, on the controller)
         self.firmware: dict[str, str] = {}
         worker = getattr(config, "workerinput", {}).get("workerid")
@@ -152,9 +154,11 @@ class HilSession:
             run_dir, run_id, owns = Path(workerinput[RUN_DIR_KEY]), workerinput[RUN_ID_KEY], False
             owner = int(workerinput[OWNER_KEY])
         else:
-            # created only when virtual boards start: a run that uses no board leaves no trace
+            # created (private, naming its owner) only for virtual boards; runs that died
+            # left theirs behind: gone now
             run_id, owns, owner = uuid.uuid4().hex[:12], True, os.getpid()
-            run_dir = Path(tempfile.gettempdir()) / f"mpy-hil-run-{run_id}"
+            run_dir = run_dirs.path_for(run_id)
+            run_dirs.prune_stale()
         from hil import options
 
         drivers.import_modules(options.driver_modules(config))  # before the rack names them
@@ -180,6 +184,8 @@ class HilSession:
             from hil.sim import pool
 
             count, kind = options.sim_count(config), option(config, "hil_sim_kind") or "unix"
+            if owns:
+                run_dirs.create(run_dir, owner)
             lock_dir = run_dir / "locks"
             # the suite's pin is for the unix kind's firmware slot: other kinds run their own
             firmware = (
@@ -204,6 +210,7 @@ class HilSession:
         )
 
     def close(self) -> None:
+        self.sigterm.uninstall()
         self.harness.close()
         if self.owns_run_dir:
             if (self.run_dir / "sim").exists():

@@ -453,4 +453,10 @@ def load_rack(path: str | Path) -> Rack:
         raise ConfigError(
             f"invalid TOML: {' '.join(str(error).split())}", where=str(path)
         ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"not UTF-8 text (TOML must be): byte {error.object[error.start]:#04x} "
+            f"at offset {error.start}",
+            where=str(path),
+        ) from None
     return rack_from_data(data, source=str(path), base_dir=path.resolve().parent)

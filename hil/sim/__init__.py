@@ -16,12 +16,16 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hil.deadline import Deadline, wait_for
-from hil.errors import SimError
+from hil.errors import ConfigError, SimError
+from hil.private_dir import open_private, private_dir
+from hil.sim import inputs
 from hil.sim.config import DEFAULT_KIND
 from hil.sim.control import SimControl
 from hil.sim.hosts import host_class
+from hil.sim.states import BoardState
 
 __all__ = [
     "SimBoard",
@@ -92,10 +96,23 @@ def start(
     ``kind`` picks the board kind (``hil.sim.hosts.HOST_KINDS``: "unix", "microbit").
     With ``owner_pid`` the server stops by itself once that process is gone (a test run that
     was killed must not leave boards behind); without it, it runs until ``stop``.
+
+    Every argument is checked here (a bad one is a one-line ``ConfigError``), the kind's
+    ``preflight`` (if it has one) finds what is missing on the machine before a process starts,
+    and a server or board that dies while starting is reported at once, with its log.
     """
-    host_class(kind)  # an unknown or missing kind is refused here, not in the server's log
-    state = Path(state_dir) if state_dir else default_state_dir()
-    state.mkdir(parents=True, exist_ok=True)
+    count = inputs.count(count)
+    sd_size = inputs.size(sd, "sd") if sd else None
+    sd_slot = inputs.integer(sd_slot, "sd_slot")
+    baud = inputs.baud(baud, "baud") if baud else None
+    timeout = inputs.seconds(timeout, "timeout", zero=False)
+    if usb not in ("native", "uart"):
+        raise ConfigError(f"usb must be 'native' or 'uart', not {usb!r}")
+    host = host_class(kind)  # an unknown or missing kind is refused here, not in the server's log
+    preflight = getattr(host, "preflight", None)
+    if preflight is not None:
+        preflight()
+    state = private_dir(state_dir if state_dir else default_state_dir())
     running = running_pid(state)
     if running:
         raise SimError(
@@ -104,8 +121,8 @@ def start(
         )
     cmd = [sys.executable, "-m", "hil.sim.server", "--state-dir", str(state), "--count", str(count)]
     cmd += ["--kind", kind]
-    if sd:
-        cmd += ["--sd", sd, "--sd-slot", str(sd_slot)]
+    if sd_size:
+        cmd += ["--sd", str(sd_size), "--sd-slot", str(sd_slot)]
     if baud:
         cmd += ["--baud", str(baud)]
     cmd += ["--usb", usb]
@@ -115,7 +132,7 @@ def start(
         cmd += ["--interpreter", *interpreter]
     if owner_pid:
         cmd += ["--owner-pid", str(owner_pid)]
-    log = open(state / "server.out", "ab")  # noqa: SIM115 - handed to the child
+    log = os.fdopen(open_private(state / "server.out", append=True), "ab")
     try:
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -123,25 +140,47 @@ def start(
     finally:
         log.close()
     run = SimRun(state, proc.pid, [SimBoard(f"vb{i}", state / f"vb{i}") for i in range(count)])
-    deadline = Deadline(timeout)
     try:
-        for board in run.boards:
-            while not (board.directory / "control.sock").exists():
-                if proc.poll() is not None:
-                    raise SimError(
-                        f"server exited with {proc.returncode}: {_log_tail(state)}",
-                        where=str(state),
-                    )
-                if deadline.expired:
-                    raise SimError(
-                        f"server did not create {board.name} in {timeout}s", where=str(state)
-                    )
-                time.sleep(0.01)
-            board.control.wait_ready(max(0.1, deadline.remaining))
+        _wait_started(run, proc, Deadline(timeout))
     except BaseException:
         run.stop()
         raise
     return run
+
+
+def _wait_started(run: SimRun, proc: subprocess.Popen[bytes], deadline: Deadline) -> None:
+    """Wait until every board of ``run`` is at its prompt; fail at once if the server exits or
+    a board crashes, naming it with the end of the server's log."""
+    state = run.state_dir
+    for board in run.boards:
+        while True:
+            if proc.poll() is not None:
+                raise SimError(
+                    f"server exited with {proc.returncode}: {_log_tail(state)}", where=str(state)
+                )
+            status = _status_or_none(board) if (board.directory / "control.sock").exists() else None
+            if status is not None and status.get("state") == BoardState.READY.value:
+                break
+            if status is not None and status.get("state") == BoardState.CRASHED.value:
+                raise SimError(
+                    f"board {board.name} crashed while booting: {_log_tail(state)}",
+                    where=str(state),
+                )
+            if deadline.expired:
+                seen = status.get("state") if status else "no control socket yet"
+                raise SimError(
+                    f"{board.name} not ready within {deadline.seconds:g}s (state: {seen}); "
+                    f"server log: {_log_tail(state)}",
+                    where=str(state),
+                )
+            time.sleep(0.02)
+
+
+def _status_or_none(board: SimBoard) -> dict[str, Any] | None:
+    try:
+        return SimControl(board.directory, timeout=2.0).status()
+    except SimError:
+        return None
 
 
 def find(state_dir: str | Path | None = None) -> list[SimBoard]:

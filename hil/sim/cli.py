@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import hil.sim
-from hil.errors import SimError
+from hil.errors import ConfigError
+from hil.sim import inputs
 from hil.sim.config import DEFAULT_KIND
 from hil.sim.control import SimControl
 from hil.sim.hosts import HOST_KINDS
@@ -18,61 +20,122 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verbs = sim.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, board: bool = True) -> argparse.ArgumentParser:
-        p = verbs.add_parser(name, help=help_text)
+        p = verbs.add_parser(name, help=help_text, description=help_text)
         p.add_argument(
-            "--state-dir", type=Path, default=None, help="default: $HIL_SIM_DIR or a per-user dir"
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="the boards' state directory (default: $HIL_SIM_DIR, else mpy-hil-sim-<uid> "
+            "under $XDG_RUNTIME_DIR or the temp directory); it must be yours and private",
         )
         if board:
             p.add_argument("board", help="board name, e.g. vb0")
         return p
 
     start = verb("start", "start N boards; prints each port, one per line", board=False)
-    start.add_argument("-n", "--count", type=int, default=1)
+    start.add_argument(
+        "-n",
+        "--count",
+        type=inputs.arg(inputs.count),
+        default=1,
+        metavar="N",
+        help=f"how many boards (1 to {inputs.MAX_BOARDS}; default 1)",
+    )
     start.add_argument(
         "--kind",
         choices=sorted(HOST_KINDS),
         default=DEFAULT_KIND,
         help=f"board kind (default: {DEFAULT_KIND}, the MicroPython unix port)",
     )
-    start.add_argument("--sd", metavar="SIZE", help="an SD card of SIZE (e.g. 64M) in each board")
-    start.add_argument("--sd-slot", type=int, default=2)
-    start.add_argument("--baud", type=int, metavar="RATE", help="throttle the link like a UART")
-    start.add_argument("--usb", choices=["native", "uart"], default="native")
-    start.add_argument("--timeout", type=float, default=60.0)
+    start.add_argument(
+        "--sd",
+        metavar="SIZE",
+        type=inputs.arg(inputs.size, "--sd"),
+        help="an SD card of SIZE (e.g. 64M) in each board",
+    )
+    start.add_argument(
+        "--sd-slot",
+        type=inputs.arg(inputs.integer, "--sd-slot"),
+        default=2,
+        metavar="SLOT",
+        help="the card's slot number, as machine.SDCard(slot=SLOT) names it (default 2)",
+    )
+    start.add_argument(
+        "--baud",
+        type=inputs.arg(inputs.baud, "--baud"),
+        metavar="RATE",
+        help="throttle the link like a UART of RATE bits per second (default: unthrottled)",
+    )
+    start.add_argument(
+        "--usb",
+        choices=["native", "uart"],
+        default="native",
+        help="native: the port vanishes while the board resets (rp2, ESP32-S3); "
+        "uart: a USB-serial bridge whose port stays (default native)",
+    )
+    start.add_argument(
+        "--timeout",
+        type=inputs.arg(inputs.seconds, "--timeout", zero=False),
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for every board to reach its prompt (default 60)",
+    )
     verb("stop", "stop the boards and everything they started", board=False)
     status = verb("status", "a table of the boards (or JSON)", board=False)
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verb("reset", "press the reset button (hard reset)")
     power = verb("power", "switch power")
-    power.add_argument("state", choices=["on", "off"])
+    power.add_argument("state", choices=["on", "off"], help="on or off")
     verb("unplug", "pull the USB cable (the port disappears)")
     replug = verb("replug", "plug the cable back in")
     replug.add_argument("--new-path", action="store_true", help="re-enumerate under a new path")
     card = verb("card", "eject or insert the SD card")
-    card.add_argument("action", choices=["eject", "insert"])
-    card.add_argument("--slot", type=int, default=None)
+    card.add_argument("action", choices=["eject", "insert"], help="eject or insert")
+    card.add_argument(
+        "--slot",
+        type=inputs.arg(inputs.integer, "--slot"),
+        default=None,
+        help="which slot (default: the board's first)",
+    )
     card.add_argument("--image", type=Path, default=None, help="insert this FAT image instead")
     fault = verb("fault", "inject a fault")
     fault.add_argument(
         "kind",
         choices=["stall", "hang", "noise", "drop", "slow_boot", "no_raw_paste", "raw_paste_abort"],
+        help="the fault to inject",
     )
-    fault.add_argument("--seconds", type=float)
-    fault.add_argument("--count", type=int)
-    fault.add_argument("--after", type=int)
+    fault.add_argument(
+        "--seconds",
+        type=inputs.arg(inputs.seconds, "--seconds"),
+        help="stall, slow_boot: how long (finite, not negative)",
+    )
+    fault.add_argument(
+        "--count",
+        type=inputs.arg(inputs.integer, "--count"),
+        help="noise, drop: how many bytes (not negative)",
+    )
+    fault.add_argument(
+        "--after",
+        type=inputs.arg(inputs.integer, "--after"),
+        help="raw_paste_abort: abort after this many bytes of code",
+    )
     fault.add_argument("--style", choices=["refuse", "old"], help="for no_raw_paste")
     verb("clear-faults", "remove all injected faults")
     baud = verb("baud", "set or remove (0) the UART throttle")
-    baud.add_argument("rate", type=int)
+    baud.add_argument(
+        "rate",
+        type=inputs.arg(inputs.integer, "the baud rate", high=inputs.MAX_BAUD),
+        help="bits per second; 0 removes the throttle",
+    )
     flash = verb("flash", "write a firmware image into the board's firmware slot")
-    flash.add_argument("image", type=Path)
-    flash.add_argument("--erase", action="store_true")
+    flash.add_argument("image", type=Path, help="a virtual-board firmware image (.bin)")
+    flash.add_argument("--erase", action="store_true", help="also wipe the flash filesystem")
     verb("erase", "erase the flash filesystem")
     sim.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    state = args.state_dir or hil.sim.default_state_dir()
+    state = Path(os.path.abspath(args.state_dir or hil.sim.default_state_dir()))
     if args.verb == "start":
         started = hil.sim.start(
             state,
@@ -95,7 +158,10 @@ def run(args: argparse.Namespace) -> int:
         return _status(state, args.json)
     board_dir = state / args.board
     if not (board_dir / "control.sock").exists():
-        raise SimError(f"no running virtual board {args.board!r}", where=str(state))
+        raise ConfigError(
+            f"no running virtual board {args.board!r} (`hil sim status` lists them)",
+            where=str(state),
+        )
     control = SimControl(board_dir)
     if args.verb == "reset":
         control.reset()
@@ -110,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "eject":
             control.card_eject(args.slot)
         else:
+            if args.image is not None:
+                _readable(args.image, "card image")
             print(control.card_insert(args.slot, args.image))
     elif args.verb == "fault":
         params = {k: getattr(args, k) for k in ("seconds", "count", "after", "style")}
@@ -119,11 +187,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.verb == "baud":
         control.set_baud(args.rate or None)
     elif args.verb == "flash":
+        _readable(args.image, "firmware image")
         status = control.flash(args.image, erase=args.erase)
         print(status["firmware"].get("version", "?"))
     elif args.verb == "erase":
         control.erase()
     return 0
+
+
+def _readable(path: Path, what: str) -> None:
+    """A file the user named must be there before the board is asked to take it."""
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"no readable {what} there", where=str(path))
 
 
 def _status(state: Path, as_json: bool) -> int:

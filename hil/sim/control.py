@@ -46,7 +46,7 @@ class SimControl:
                         raise SimError(f"server closed the connection in {op!r}", where=self.name)
                     reply += chunk
         except TimeoutError as e:
-            raise SimError(f"no answer to {op!r} within {self.timeout}s", where=self.name) from e
+            raise SimError(f"no answer to {op!r} within {self.timeout:g}s", where=self.name) from e
         except OSError as e:
             raise SimError(f"control socket failed during {op!r}: {e}", where=self.name) from e
         try:
@@ -87,7 +87,7 @@ class SimControl:
     def card_insert(self, slot: int | None = None, image: str | Path | None = None) -> Path:
         args: dict[str, Any] = {} if slot is None else {"slot": slot}
         if image is not None:
-            args["image"] = str(image)
+            args["image"] = str(Path(image).resolve())  # the server's working directory is not ours
         return Path(self.request("card_insert", **args)["image"])
 
     def card_image(self, slot: int | None = None) -> Path | None:
@@ -124,7 +124,7 @@ class SimControl:
 
         status = wait_for(booted, timeout)
         if status is None:
-            raise SimError(f"flashing did not finish within {timeout}s", where=self.name)
+            raise SimError(f"flashing did not finish within {timeout:g}s", where=self.name)
         return status
 
     def bootloader(self) -> Path:
@@ -147,6 +147,6 @@ class SimControl:
         if status is not None:
             return status
         raise SimError(
-            f"board not ready within {timeout}s (state {last.get('state', 'unreachable')!r})",
+            f"board not ready within {timeout:g}s (state {last.get('state', 'unreachable')!r})",
             where=self.name,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import SimError
+from hil.private_dir import open_private, write_private
 from hil.sim import images
 
 #: Flashing writes a chunk this often; the chunk size follows from the modelled write rate.
@@ -51,7 +52,7 @@ class FirmwareSlot:
             images.create_flash(self.flash_path, self.flash_size)
         if not self.firmware_path.exists():
             version, date = images.interpreter_identity(self.interpreter)
-            self.firmware_path.write_bytes(images.build_firmware(version, date))
+            write_private(self.firmware_path, images.build_firmware(version, date))
 
     # --- flashing at the modelled rate --------------------------------------------------------
 
@@ -63,7 +64,7 @@ class FirmwareSlot:
             raise SimError("the board is being flashed already", where=self.name)
         self._image = image
         self._erase = erase
-        self._partial.write_bytes(b"")
+        os.close(open_private(self._partial))
         self.progress = (0, len(image))
 
     def write_step(self) -> bool:
@@ -72,7 +73,7 @@ class FirmwareSlot:
         if self.progress is None:
             return False
         done, total = self.progress
-        with open(self._partial, "ab") as f:
+        with os.fdopen(open_private(self._partial, append=True), "ab") as f:
             f.write(self._image[done : done + self.step])
         done = min(total, done + self.step)
         self.progress = (done, total)
@@ -118,7 +119,7 @@ class FirmwareSlot:
                 image = images.uf2_to_firmware(candidate.read_bytes())
             except (OSError, SimError):
                 continue  # still being copied, or not for us: the ROM ignores it
-            self.firmware_path.write_bytes(image)
+            write_private(self.firmware_path, image)
             self.close_drive()
             return True
         return False

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.private_dir import write_private
 from hil.sim.card_slot import CardSlots
 from hil.sim.config import BoardConfig
 from hil.sim.faults import ALL_FAULTS, FaultInjector
@@ -74,6 +75,10 @@ class BoardHost:
         self.state = BoardState.OFF
         self.mode = "friendly"
         self.powered = False
+        #: The power switch (hil.sim power on/off) and the USB cable: the board has power only
+        #: with both, so switching on does not plug a pulled cable back in.
+        self.switch_on = True
+        self.cable_in = True
         self.counters = {"boots": 0, "soft_resets": 0, "hard_resets": 0, "flashes": 0, "crashes": 0}
         self._crash_times: list[float] = []
         #: Bumped by every power/plug action: a timer of an older action must not act any more.
@@ -90,7 +95,7 @@ class BoardHost:
         if counters.exists():
             with contextlib.suppress(ValueError):
                 self.counters.update(json.loads(counters.read_text()))
-        (self.dir / "board.json").write_text(json.dumps(self.config.public(), indent=2))
+        write_private(self.dir / "board.json", json.dumps(self.config.public(), indent=2))
 
     def power_on(self) -> None:
         self.powered = True
@@ -154,7 +159,10 @@ class BoardHost:
         self.schedule(delay, run)
 
     def hard_reset(self) -> None:
-        """Reset button / machine.reset(): native USB drops off the bus for a moment."""
+        """Reset button / machine.reset(): native USB drops off the bus for a moment. Without
+        power the button does nothing."""
+        if not self.powered:
+            return
         self.epoch += 1
         self.firmware.cancel()  # a flash in progress is cut short
         self.firmware.close_drive()
@@ -182,6 +190,9 @@ class BoardHost:
         self.relay.flush_to_port(self.port.write)
 
     def power(self, on: bool) -> None:
+        self.switch_on = on
+        if not self.cable_in:
+            return  # the cable is pulled: the switch alone changes nothing the host can see
         self.epoch += 1
         self.firmware.cancel()
         if on and not self.powered:
@@ -198,13 +209,22 @@ class BoardHost:
         """Pull the cable: a USB-powered board loses its port and its power."""
         self.epoch += 1
         self.firmware.cancel()
+        self.cable_in = False
         self.powered = False
         self.kill_child()
         self.unplug()
         self.state = BoardState.UNPLUGGED
 
     def usb_replug(self, new_path: bool = False) -> None:
+        """Plug the cable back in: the board boots if its power switch is on; with the switch
+        off a USB-serial bridge (``usb="uart"``) still shows its port, native USB does not."""
         self.epoch += 1
+        self.cable_in = True
+        if not self.switch_on:
+            if self.config.usb != "native":
+                self.plug(new_path=new_path)
+            self.state = BoardState.OFF
+            return
         self.plug(new_path=new_path)
         self.powered = True
         self.faults.hang = False
@@ -424,4 +444,4 @@ class BoardHost:
 
     def _save_counters(self) -> None:
         with contextlib.suppress(OSError):
-            (self.dir / "counters.json").write_text(json.dumps(self.counters))
+            write_private(self.dir / "counters.json", json.dumps(self.counters))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil.errors import SimError
+from hil.private_dir import open_private
 
 FIRMWARE_MAGIC = b"HILFW1\n"
 FIRMWARE_DIR = Path(__file__).parent / "firmware"
@@ -121,8 +122,8 @@ def interpreter_identity(interpreter: list[str]) -> tuple[str, str]:
 
 
 def create_flash(path: Path, size: int) -> None:
-    """An erased flash chip: the board formats it on its next boot."""
-    with open(path, "wb") as f:
+    """An erased flash chip: the board formats it on its next boot (never through a link)."""
+    with os.fdopen(open_private(path), "wb") as f:
         f.truncate(size)
 
 
@@ -131,7 +132,8 @@ def create_card(interpreter: list[str], path: Path, size: int) -> None:
     if size < 64 * 1024 or size % 512:
         raise SimError(f"SD card size {size} must be a multiple of 512 and at least 64K")
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(open_private(tmp), "wb") as f:
         f.truncate(size)
     try:
         subprocess.run(

@@ -137,10 +137,12 @@ class Interpreter:
         return Child(proc, FirmwareLink(link_to_host_r, link_to_fw_w))
 
     def deliver(self, child: Child, data: bytes) -> None:
-        """Bytes reach the board's UART; Ctrl-C during execution is the board's interrupt."""
+        """Bytes reach the board's UART; Ctrl-C during execution is the board's interrupt,
+        unless the code turned it off (``micropython.kbd_intr(-1)``): then it is input."""
         start = 0
         while True:
-            i = data.find(b"\x03", start) if child.executing else -1
+            interrupts = child.executing and b"\x03" in data and catches_sigint(child.proc.pid)
+            i = data.find(b"\x03", start) if interrupts else -1
             chunk = data[start:] if i < 0 else data[start:i]
             if chunk:
                 self._write(chunk)
@@ -181,6 +183,20 @@ class Interpreter:
         for fd in (self.master, self.slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def catches_sigint(pid: int) -> bool:
+    """Whether process ``pid`` has a SIGINT handler: the unix port removes its handler when the
+    code calls ``micropython.kbd_intr(-1)``, and a SIGINT would then kill it where a board
+    would take the Ctrl-C as a byte of input."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def _configure_board_pty(fd: int) -> None:

@@ -15,6 +15,7 @@ from filelock import FileLock, Timeout
 
 import hil.sim
 from hil.errors import SimError
+from hil.private_dir import private_dir
 from hil.rack import Board, Capabilities, Flasher, Rack, SdSlot
 from hil.sim.config import DEFAULT_KIND
 
@@ -56,7 +57,8 @@ def sim_rack(
 def ensure_started(state_dir: Path, count: int, owner_pid: int, kind: str = DEFAULT_KIND) -> None:
     """Start the run's virtual boards unless another process of the run already has; they
     stop by themselves if the run's main process (``owner_pid``) dies without stopping them."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir.parent, what="run directory")  # the lock below lives there
+    state_dir = private_dir(state_dir)
     sd = SD_SIZE if kind_entry(kind).sd_card else None
     try:
         with FileLock(str(state_dir.parent / "sim.lock"), timeout=120):

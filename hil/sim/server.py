@@ -31,7 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.sim import images, verbs
+from hil.errors import HilError
+from hil.private_dir import open_private, private_dir, write_private
+from hil.sim import images, inputs, verbs
 from hil.sim.config import DEFAULT_KIND, BoardConfig
 from hil.sim.hosts import HOST_KINDS, Host, host_class
 from hil.sim.sockets import bind_unix
@@ -93,6 +95,9 @@ class Server:
 
     def start(self) -> None:
         for host in self.hosts:
+            # the board's own directory is checked like the state directory: nothing in it may
+            # be another user's (a planted link would make prepare() write through it)
+            private_dir(host.dir, what="board directory")
             host.prepare()
             path = host.dir / "control.sock"
             with contextlib.suppress(FileNotFoundError):
@@ -296,11 +301,15 @@ def main(argv: list[str] | None = None) -> int:
         "--owner-pid", type=int, default=None, help="stop when this process is gone (test runs)"
     )
     args = parser.parse_args(argv)
-    args.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.count = inputs.count(args.count)
+        args.state_dir = private_dir(args.state_dir)
+        log_file = os.fdopen(open_private(args.state_dir / "server.log", append=True), "a")
+    except HilError as e:
+        print(f"hil.sim.server: {e}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        filename=args.state_dir / "server.log",
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=log_file
     )
     server = Server(args.state_dir, board_configs(args))
 
@@ -310,12 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
     pid_file = args.state_dir / "server.pid"
-    pid_file.write_text(str(os.getpid()))
+    write_private(pid_file, str(os.getpid()))
     if args.owner_pid:
         server.watch_owner(args.owner_pid)
     try:
         server.start()
         server.run()
+    except HilError as e:  # a board directory that is not ours, a missing image tool: one line
+        log.error("%s", e)
+        print(f"hil.sim.server: {e}", file=sys.stderr)
+        return 2
     finally:
         server.stop()
         with contextlib.suppress(FileNotFoundError):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.sim import inputs
 from hil.sim.hosts import Host, Unsupported, unsupported
 
 Args = dict[str, Any]
@@ -31,7 +32,13 @@ def _slot(args: Args) -> int | None:
 
 def _fault(method: Callable[..., Any], args: Args) -> None:
     kind = args.pop("kind")
-    method(kind, args)
+    method(kind, inputs.fault_params(args))
+
+
+def _baud(args: Args) -> int | None:
+    """The ``baud`` verb's rate: a positive number of bits per second, or 0/None for none."""
+    rate = args.get("rate")
+    return inputs.baud(rate) if rate else None
 
 
 #: request op -> (host method, how to call it with the request's arguments and shape its answer)
@@ -48,7 +55,7 @@ VERBS: dict[str, tuple[str, Callable[[Callable[..., Any], Args], Result]]] = {
     ),
     "fault": ("set_fault", lambda m, a: _done(_fault(m, a))),
     "clear_faults": ("clear_faults", lambda m, a: _done(m())),
-    "baud": ("set_baud", lambda m, a: _done(m(int(a["rate"]) if a.get("rate") else None))),
+    "baud": ("set_baud", lambda m, a: _done(m(_baud(a)))),
     "bootloader": ("enter_bootloader", lambda m, a: {"drive": str(m())}),
     "erase": ("erase_flash", lambda m, a: _done(m())),
     "flash": (

@@ -12,6 +12,7 @@
 # linkcodes.py, shared with the host (hil/sim/link.py).
 
 import builtins
+import micropython
 import os
 import select
 import sys
@@ -325,13 +326,19 @@ class Firmware:
 
         In the raw REPL (``raw``) the board frames the outcome: EOF after the output, the
         traceback if any, EOF again. An uncaught SystemExit soft-resets the board.
+
+        Ctrl-C interrupts every execution afresh, as pyexec.c sets it before each one: what
+        ``micropython.kbd_intr(-1)`` turned off stays off only to the end of that execution
+        (the host, seeing no SIGINT handler meanwhile, hands the byte over as input).
         """
+        micropython.kbd_intr(CTRL_C)
         self.link.event(code.EXECUTING)
         outcome = None
         try:
             fn()
         except BaseException as e:  # noqa: B036 - a board reports everything, even KeyboardInterrupt
             outcome = e
+        shielded(lambda: micropython.kbd_intr(CTRL_C))
         # From here on a Ctrl-C is no longer the user's: one the host sent while it still saw
         # us executing lands in this code. Finish the report as a board does, and absorb it.
         report = self.outcome_bytes(outcome, raw)
@@ -345,21 +352,22 @@ class Firmware:
         """What the board prints after the user's code: EOF markers and the traceback."""
         if outcome is None or isinstance(outcome, SystemExit):
             return b"\x04\x04" if raw else b""
-        text = shielded(lambda: self.format_exception(outcome)).encode()
+        text = shielded(lambda: self.format_exception(outcome))
         return b"\x04" + text + b"\x04" if raw else text
 
     def format_exception(self, e):
-        """The traceback as a board prints it, without the frames of this firmware."""
+        """The traceback as a board prints it (bytes: a name in it need not be UTF-8), without
+        the frames of this firmware."""
         import io
 
-        text = io.StringIO()
+        text = io.BytesIO()
         sys.print_exception(e, text)
         lines = [
             line
-            for line in text.getvalue().split("\n")
-            if not (line.startswith('  File "/') and "/hil/sim/firmware/" in line)
+            for line in text.getvalue().split(b"\n")
+            if not (line.startswith(b'  File "/') and b"/hil/sim/firmware/" in line)
         ]
-        return "\n".join(lines)
+        return b"\n".join(lines)
 
     # --- friendly REPL ----------------------------------------------------------------------
 
@@ -458,7 +466,7 @@ class Firmware:
                 return None
             if c == CTRL_D:
                 out.write("\n")
-                return bytes(chars).decode()
+                return bytes(chars)  # compiled as bytes: pasted text need not be UTF-8
             chars.append(c)
             out.write("\n=== " if c == 13 else bytes([c]))
 

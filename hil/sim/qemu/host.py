@@ -35,6 +35,7 @@ from typing import Any
 
 from hil.deadline import Deadline
 from hil.errors import SimError
+from hil.private_dir import write_private
 from hil.sim.config import BoardConfig
 from hil.sim.faults import WIRE_FAULTS, FaultInjector
 from hil.sim.hosts import Schedule, WithoutOptionalParts, unsupported
@@ -79,6 +80,9 @@ class QemuHost(WithoutOptionalParts):
         self.banner = ""
         self.state = BoardState.OFF
         self.powered = False
+        #: The power switch and the USB cable: power needs both (switching on plugs nothing in).
+        self.switch_on = True
+        self.cable_in = True
         self.counters = {"boots": 0, "hard_resets": 0, "flashes": 0, "crashes": 0}
         #: Bumped by every power/plug action: a timer of an older action must not act any more.
         self.epoch = 0
@@ -112,7 +116,7 @@ class QemuHost(WithoutOptionalParts):
         public = self.config.public()
         info = self.slot.info()
         public.update(board=info.get("board", public["board"]), mcu=info.get("mcu", public["mcu"]))
-        (self.dir / "board.json").write_text(json.dumps(public, indent=2))
+        write_private(self.dir / "board.json", json.dumps(public, indent=2))
 
     def power_on(self) -> None:
         self.powered = True
@@ -240,6 +244,9 @@ class QemuHost(WithoutOptionalParts):
         self.state = BoardState.BOOTING
 
     def power(self, on: bool) -> None:
+        self.switch_on = on
+        if not self.cable_in:
+            return  # the cable is pulled: the switch alone changes nothing the host can see
         self.epoch += 1
         self.slot.cancel()
         if on and not self.powered:
@@ -255,13 +262,20 @@ class QemuHost(WithoutOptionalParts):
         """Pull the cable: the board loses its port and its power (its files stay)."""
         self.epoch += 1
         self.slot.cancel()
+        self.cable_in = False
         self.powered = False
         self._stop(save=True)
         self.unplug()
         self.state = BoardState.UNPLUGGED
 
     def usb_replug(self, new_path: bool = False) -> None:
+        """Plug the cable back in: the board (powered by its USB) comes up if its power switch
+        is on; with the switch off nothing shows."""
         self.epoch += 1
+        self.cable_in = True
+        if not self.switch_on:
+            self.state = BoardState.OFF
+            return
         self.plug(new_path=new_path)
         self.powered = True
         self.faults.hang = False
@@ -425,4 +439,4 @@ class QemuHost(WithoutOptionalParts):
 
     def _save_counters(self) -> None:
         with contextlib.suppress(OSError):
-            (self.dir / "counters.json").write_text(json.dumps(self.counters))
+            write_private(self.dir / "counters.json", json.dumps(self.counters))

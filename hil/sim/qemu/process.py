@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hil.deadline import Deadline, as_deadline, wait_for
 from hil.errors import SimError
+from hil.private_dir import open_private, write_private
 from hil.sim.qemu.gdb import GdbWriter
 from hil.sim.qemu.image import FLASH_SIZE, PAGE_SIZE, find_qemu, segments
 from hil.sim.qemu.monitor import MAX_SOCKET_PATH, Monitor
@@ -120,10 +121,10 @@ class QemuProcess:
             old.unlink()
         for address, data in runs:
             path = workdir / f"load-{address:05x}.bin"
-            path.write_bytes(data)
+            write_private(path, data)
             loads.append((address, path))
         log_path = workdir / LOG_NAME
-        with open(log_path, "wb") as log:
+        with os.fdopen(open_private(log_path), "wb") as log:
             proc = subprocess.Popen(
                 command_line(binary, loads, workdir, uart),
                 stdin=subprocess.DEVNULL,

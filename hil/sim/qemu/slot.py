@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import SimError
+from hil.private_dir import open_private
 from hil.sim.qemu import image
 
 #: Flashing writes a chunk this often; the chunk size follows from the modelled write rate.
@@ -74,7 +75,7 @@ class FlashSlot:
             raise SimError("the board is being flashed already", where=self.name)
         self._image = flat
         self._erase = erase
-        self._partial.write_bytes(b"")
+        os.close(open_private(self._partial))
         self.progress = (0, len(flat))
 
     def write_step(self) -> bool:
@@ -82,7 +83,7 @@ class FlashSlot:
         if self.progress is None:
             return False
         done, total = self.progress
-        with open(self._partial, "ab") as f:
+        with os.fdopen(open_private(self._partial, append=True), "ab") as f:
             f.write(self._image[done : done + self.step])
         done = min(total, done + self.step)
         self.progress = (done, total)
