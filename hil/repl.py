@@ -268,7 +268,10 @@ class Repl:
             try:
                 return self._run(data, deadline, on_output)
             except checked.CodeDamaged as exc:
+                # a damaged transfer may have left a remnant that the board answers later:
+                # re-synchronise before anything else is sent
                 self._stale_input = True
+                self.mode = Mode.UNKNOWN
                 if not exc.resend_safe or attempt == 2 or deadline.expired:
                     raise
                 self.note(f"{exc.what}: it did not run, so it is sent again")
