@@ -112,6 +112,37 @@ def bench_put(port: str, size: int) -> tuple[float, float]:
     return t_put, m_put
 
 
+def bench_returns(port: str, get_size: int) -> tuple[list[tuple[str, float, float]], float]:
+    """Compact returns (issue 12): eval of 10 kB random bytes, and get of a random file against
+    mpremote's ``fs cp :f .`` path (``fs_readfile``). Returns the rows and our get's seconds."""
+    blob, big = os.urandom(10_000), os.urandom(get_size)
+    board = ours(port)
+    try:
+        board.probe()  # once, as a session does: answers pick their encoding from the facts
+        board.put(blob, "/bench_blob.bin")
+        board.put(big, "/bench_get.bin")
+        expr = "open('/bench_blob.bin','rb').read()"
+        assert board.eval(expr) == blob
+        t_eval = timed(lambda: board.eval(expr), 5)
+        assert board.get("/bench_get.bin") == big
+        t_get = timed(lambda: board.get("/bench_get.bin"), 2)
+    finally:
+        board.close()
+    mp = theirs(port)
+    try:
+        assert mp.eval(expr) == blob
+        m_eval = timed(lambda: mp.eval(expr), 5)
+        assert mp.fs_readfile("/bench_get.bin") == big
+        m_get = timed(lambda: mp.fs_readfile("/bench_get.bin"), 2)
+    finally:
+        mp.close()
+    rows = [
+        (f"eval of 10 kB random bytes ({BAUD} baud)", t_eval, m_eval),
+        (f"get {get_size // 1000} kB random ({BAUD} baud)", t_get, m_get),
+    ]
+    return rows, t_get
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=200, help="exec round trips per tool")
@@ -126,6 +157,8 @@ def main() -> int:
             vb.control.set_baud(BAUD)
             rows += bench_exec_eval(vb.port, max(args.rounds // 4, 20), f"{BAUD} baud")
             t_put, m_put = bench_put(vb.port, args.put_size)
+            returns, t_get = bench_returns(vb.port, args.put_size)
+            rows += returns
         finally:
             run.stop()
 
@@ -140,8 +173,11 @@ def main() -> int:
         f"rate ({LINE_RATE:,.0f} B/s), mpremote {their_rate:,.0f} B/s = "
         f"{their_rate / LINE_RATE:.0%}"
     )
+    get_rate = args.put_size / t_get
+    print(f"get throughput: ours {get_rate:,.0f} B/s = {get_rate / LINE_RATE:.0%} of the line rate")
     ok = all(m / t >= 1 for _, t, m in rows) and m_put / t_put >= 1.5
-    ok = ok and ours_rate >= 0.7 * LINE_RATE
+    ok = ok and ours_rate >= 0.7 * LINE_RATE and get_rate >= 0.85 * LINE_RATE
+    ok = ok and returns[0][2] / returns[0][1] >= 2
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 
