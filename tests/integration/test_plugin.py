@@ -229,7 +229,7 @@ def test_hung_board_is_recovered(tmp_path: Path) -> None:
     assert "FAILED test_hang.py::test_1_hangs[vb0]" in done.stdout
     assert "BoardTimeout" in done.stdout and "[infrastructure fault]" in done.stdout
     assert "PASSED test_hang.py::test_2_board_is_back[vb0]" in done.stdout
-    assert "failures by fault: 1 (1 infrastructure)" in done.stdout
+    assert "failures by fault: 1 = 1 infrastructure" in done.stdout
 
 
 def test_dead_board_is_quarantined_and_the_others_carry_on(
