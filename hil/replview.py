@@ -18,6 +18,7 @@ control characters stay escaped. The wire itself stays available (``Transcript.r
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,42 @@ def _screen_rest(data: bytes) -> list[str]:
     return _text_lines(data) if data.strip() else []
 
 
+_WRAPPED_TAIL = re.compile(rb"\A(b'.*'),\d+,\d+,\d+\)\n?\Z", re.DOTALL)
+
+
+def unwrap_code(code: bytes) -> tuple[bytes, bool]:
+    """The user's code inside the integrity wrapper of ``hil.checked`` (code that travels with
+    a checksum: the board checks it, prints a mark, then runs it), and whether it was wrapped."""
+    try:
+        from hil.checked import WRAPPER
+    except ImportError:  # pragma: no cover - without that module nothing is wrapped
+        return code, False
+    head = WRAPPER.split("{literal}")[0].encode()
+    if not code.startswith(head):
+        return code, False
+    match = _WRAPPED_TAIL.match(code[len(head) :].rstrip(b" \n") + b"\n")
+    if not match:
+        return code, False
+    try:
+        inner = ast.literal_eval(match.group(1).decode("latin-1"))
+    except (ValueError, SyntaxError):
+        return code, False
+    return (inner, True) if isinstance(inner, bytes) else (code, False)
+
+
+def _unwrap_output(out: bytes | None, err: bytes | None) -> tuple[bytes | None, bytes | None, str]:
+    """Output of wrapped code as if sent directly: the mark gone, the wrapper's frames too."""
+    try:
+        from hil.checked import MARK, _user_traceback
+    except ImportError:  # pragma: no cover
+        return out, err, ""
+    if out is not None and out.startswith(MARK):
+        return out[len(MARK) :], _user_traceback(err) if err else err, ""
+    if out is None:
+        return out, err, ""
+    return out, err, "(the code did not arrive whole: the board refused to run it)"
+
+
 def exec_parts(tx: bytes, rx: bytes) -> tuple[bytes, bytes | None, bytes | None, bytes]:
     """(code, stdout, stderr, rest) of a raw REPL execution; None where the board's answer
     ended first. Raw-paste (``R\\x01``, window, acks, ``\\x04``) and plain raw (``OK``) alike."""
@@ -148,7 +185,13 @@ def render_segment(segment: Segment) -> Shown:
     remarkable = False
     if kind in ("exec", "launch"):
         code, out, err, rest = exec_parts(tx, rx)
+        code, wrapped = unwrap_code(code)
+        damaged = ""
+        if wrapped and kind == "exec":
+            out, err, damaged = _unwrap_output(out, err)
         lines += code_lines(code)
+        if damaged:
+            lines.append(f"# {damaged}")
         if kind == "launch":
             lines.append("# (started; not waiting for it to finish)")
         else:

@@ -96,11 +96,11 @@ def step_title(title: str, sent: bytes) -> str:
     The code is read back from what was sent (the REPL protocol's framing removed), so the
     title shows what the test ran; an ``eval`` shows its expression, not our ``print(repr())``.
     """
-    from hil.replview import exec_parts
+    from hil.replview import exec_parts, unwrap_code
 
     kind = title.split(":", 1)[0].strip() or "exchange"
     if kind in ("exec", "launch"):
-        code = exec_parts(sent, b"")[0]
+        code = unwrap_code(exec_parts(sent, b"")[0])[0]
         match = _EVAL.match(code.strip())
         if match and kind == "exec":
             kind, code = "eval", match.group(1)

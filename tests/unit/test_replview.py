@@ -179,3 +179,24 @@ def test_tail_says_how_much_came_before() -> None:
     text = "\n".join(str(i) for i in range(100))
     assert tail(text, 3) == "# (97 earlier lines: see the report's REPL session)\n97\n98\n99"
     assert tail("a\nb", 3) == "a\nb"
+
+
+def test_code_sent_with_its_checksum_shows_as_the_users_code() -> None:
+    checked = pytest.importorskip("hil.checked")
+    code = b"import sdcard_helper\nsdcard_helper.mount()"
+    tap = Transcript()
+    tap.note("exec import sdcard_helper")
+    tap.record(Direction.TX, checked.wrap(code) + b"\x04")  # plain raw REPL (micro:bit)
+    traceback = (
+        b"Traceback (most recent call last):\r\n"
+        b'  File "<stdin>", line 9, in <module>\r\n'
+        b'  File "<stdin>", line 8, in _hil\r\n'
+        b'  File "<string>", line 2, in <module>\r\n'
+        b"OSError: no SD card\r\n"
+    )
+    tap.record(Direction.RX, b"OK\x06\x04" + traceback + b"\x04>")
+    lines = repl_view(tap.entries()).split("\n")
+    assert lines[:2] == [">>> import sdcard_helper", "... sdcard_helper.mount()"]
+    assert "_hil" not in "\n".join(lines) and "\\x06" not in "\n".join(lines)
+    assert lines[-1] == "OSError: no SD card"
+    assert '  File "<stdin>", line 2, in <module>' in lines
