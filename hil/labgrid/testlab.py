@@ -107,8 +107,9 @@ class Lab:
 
     def board_dir(self, board_id: str) -> Path:
         for host in self.hosts:
-            if board_id in host.boards:
-                return host.sims.state_dir / board_id
+            for board in host.sims.boards:
+                if f"{host.name}-{board.name}" == board_id:
+                    return board.directory
         raise KeyError(board_id)
 
     def session(self, name: str = "test/hil-0-lab-check") -> Coordinator:
@@ -204,6 +205,7 @@ class Lab:
 def start_lab(directory: Path, *, hosts: int = 3, boards_per_host: int = 2) -> Lab:
     """Start a lab; on any failure, what was started is stopped before the error propagates."""
     lab = Lab(Path(directory))
+    lab.directory.mkdir(parents=True, exist_ok=True)
     try:
         lab.start_coordinator()
         for index in range(hosts):
