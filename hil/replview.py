@@ -40,6 +40,44 @@ _STARTS = (
 #: Notes nobody reading the REPL needs (the test's name is the attachment's owner).
 _HIDDEN = ("test: ", "sync: ", "exec ", "launch ", "friendly ", "probe what", "put ")
 _EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
+#: An ``eval`` whose answer comes back checked (``hil.checked``: ``_o`` prints it and a trailer).
+_EVAL_CHECKED = re.compile(
+    rb"\Adef _hil\(\):\n.*?\n return _o\ntry:\n _hil\(\)\(\(\n(.*)\n\)\)\nfinally:\n del _hil\n?\Z",
+    re.DOTALL,
+)
+
+
+def eval_expression(code: bytes) -> bytes | None:
+    """The expression of an ``eval`` as the REPL driver or the board sends it, else None."""
+    for pattern in (_EVAL, _EVAL_CHECKED):
+        match = pattern.match(code.strip() + (b"\n" if pattern is _EVAL_CHECKED else b""))
+        if match:
+            return match.group(1)
+    return None
+
+
+def answer_text(out: bytes) -> bytes:
+    """What a checked answer (``_o``'s value line and ``#hil`` trailer) shows at a prompt: the
+    value's repr, as the REPL echoes an expression; other output as it is."""
+    body, _, end = out.rstrip(b"\r\n").rpartition(b"\n")
+    if not end.startswith(b"#hil ") or not body:
+        return out
+    body = body.rstrip(b"\r")
+    if body[:1] == b"r":
+        return body[1:] + b"\n"
+    try:
+        from hil.checked import read_answer
+
+        for sha in (True, False):
+            try:
+                return repr(read_answer(out.replace(b"\r\n", b"\n"), sha)).encode() + b"\n"
+            except Exception:
+                continue
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
 #: Bytes that are protocol, not what a person sees: raw banners and prompts, sync lines.
 _NOISE = re.compile(
     rb"\r?\n?raw REPL; CTRL-B to exit\r\n>|OKhil-sync [0-9a-f]+\r\n\x04\x04>|R\x00>?"
@@ -79,9 +117,9 @@ class Shown:
 
 def code_lines(code: bytes) -> list[str]:
     """Code as typed at the prompts: ``>>>`` first, ``...`` after; a block ends with ``...``."""
-    match = _EVAL.match(code.strip())
-    if match:
-        code = match.group(1)
+    expression = eval_expression(code)
+    if expression is not None:
+        code = expression
     text = readable(code).strip("\n")
     lines = text.split("\n") if text else [""]
     shown = [PS1 + lines[0]] + [PS2 + line for line in lines[1:]]
@@ -189,6 +227,8 @@ def render_segment(segment: Segment) -> Shown:
         damaged = ""
         if wrapped and kind == "exec":
             out, err, damaged = _unwrap_output(out, err)
+        if kind == "exec" and out and _EVAL_CHECKED.match(code.strip() + b"\n"):
+            out = answer_text(out)
         lines += code_lines(code)
         if damaged:
             lines.append(f"# {damaged}")

@@ -15,7 +15,6 @@ so a step recorded from another thread would not land in the test.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -42,8 +41,6 @@ _READABLE: dict[int, str] = {
 }
 _READABLE.update(CONTROL_NAMES)
 _READABLE[0x0D] = "\\r"
-#: An ``eval`` as the REPL driver sends it.
-_EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
 #: The attachment of a step or test that shows what a person would have seen at the REPL,
 #: and the one with every byte as it crossed the link.
 REPL_NAME, WIRE_NAME = "REPL session", "wire"
@@ -96,14 +93,14 @@ def step_title(title: str, sent: bytes) -> str:
     The code is read back from what was sent (the REPL protocol's framing removed), so the
     title shows what the test ran; an ``eval`` shows its expression, not our ``print(repr())``.
     """
-    from hil.replview import exec_parts, unwrap_code
+    from hil.replview import eval_expression, exec_parts, unwrap_code
 
     kind = title.split(":", 1)[0].strip() or "exchange"
     if kind in ("exec", "launch"):
         code = unwrap_code(exec_parts(sent, b"")[0])[0]
-        match = _EVAL.match(code.strip())
-        if match and kind == "exec":
-            kind, code = "eval", match.group(1)
+        expression = eval_expression(code)
+        if expression is not None and kind == "exec":
+            kind, code = "eval", expression
         summary = summarize(code)
         return f"{kind}: {summary}" if summary else kind
     if kind == "friendly":

@@ -200,3 +200,16 @@ def test_code_sent_with_its_checksum_shows_as_the_users_code() -> None:
     assert "_hil" not in "\n".join(lines) and "\\x06" not in "\n".join(lines)
     assert lines[-1] == "OSError: no SD card"
     assert '  File "<stdin>", line 2, in <module>' in lines
+
+
+def test_an_eval_with_a_checked_answer_shows_expression_and_value() -> None:
+    checked = pytest.importorskip("hil.checked")
+    boardcode = pytest.importorskip("hil.boardcode")
+    source = checked.answer_function("raw", False)
+    head = boardcode.compact(
+        "def _hil():\n" + "".join(" " + line + "\n" for line in source.split("\n"))
+    )
+    code = f"{head} return _o\ntry:\n _hil()((\nsdcard_helper._mounted\n))\nfinally:\n del _hil\n"
+    tap = Transcript()
+    exec_paste(tap, code.encode(), b"rTrue\r\n#hil 4 0123abcd\r\n", cut=40)
+    assert repl_view(tap.entries()).split("\n") == [">>> sdcard_helper._mounted", "True"]
