@@ -101,6 +101,7 @@ class Segment:
     """One exchange as the wire carried it: what started it, the bytes each way, remarks."""
 
     kind: str
+    note: str = ""
     tx: bytearray = field(default_factory=bytearray)
     rx: bytearray = field(default_factory=bytearray)
     remarks: list[str] = field(default_factory=list)
@@ -229,7 +230,13 @@ def render_segment(segment: Segment) -> Shown:
             out, err, damaged = _unwrap_output(out, err)
         if kind == "exec" and out and _EVAL_CHECKED.match(code.strip() + b"\n"):
             out = answer_text(out)
+        unsent = not code.strip() and bool(segment.note)
+        if unsent:  # the board never took it: the driver's note still says what it was
+            code = re.sub(rb"\.\.\. \(\d+ bytes\)$", b" ...", segment.note.encode())
+            code = code.replace(b"\\n", b"\n")
         lines += code_lines(code)
+        if unsent:
+            lines.append("# (not sent: the board did not take the code)")
         if damaged:
             lines.append(f"# {damaged}")
         if kind == "launch":
@@ -308,7 +315,7 @@ class _View:
         for prefix, kind in _STARTS:
             if text.startswith(prefix):
                 self.flush()
-                self.segment = Segment(kind)
+                self.segment = Segment(kind, text[len(prefix) :])
                 return
         if text.startswith(_HIDDEN):
             return
@@ -381,7 +388,7 @@ def exchange_view(kind: str, sent: bytes, received: bytes) -> str:
     known = {k for _, k in _STARTS}
     return "\n".join(
         render_segment(
-            Segment(kind if kind in known else "other", bytearray(sent), bytearray(received))
+            Segment(kind if kind in known else "other", tx=bytearray(sent), rx=bytearray(received))
         ).lines
     )
 

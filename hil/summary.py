@@ -142,7 +142,11 @@ def board_summary(
 def _wrapped(text: str, width: int) -> list[str]:
     """A long line wrapped to the terminal, continued under itself, never cutting a word."""
     return textwrap.wrap(
-        text, width=max(width, 40), subsequent_indent="    ", break_long_words=False
+        text,
+        width=max(width, 40),
+        subsequent_indent="    ",
+        break_long_words=False,
+        break_on_hyphens=False,
     ) or [text]
 
 

@@ -213,3 +213,14 @@ def test_an_eval_with_a_checked_answer_shows_expression_and_value() -> None:
     tap = Transcript()
     exec_paste(tap, code.encode(), b"rTrue\r\n#hil 4 0123abcd\r\n", cut=40)
     assert repl_view(tap.entries()).split("\n") == [">>> sdcard_helper._mounted", "True"]
+
+
+def test_code_the_board_never_took_is_shown_from_the_drivers_note() -> None:
+    tap = Transcript()
+    tap.note("exec print('still there?')")
+    tap.record(Direction.TX, b"\x05A\x01")  # a hung board: no answer to the raw-paste request
+    assert repl_view(tap.entries()).split("\n") == [
+        ">>> print('still there?')",
+        "# (not sent: the board did not take the code)",
+        "# (the board's answer ends here)",
+    ]
