@@ -6,6 +6,12 @@ device path or a virtual board's pty, ``USBSerialPort`` matched by USB serial nu
 :class:`~hil.labgrid.power_server.PowerServer` on this host. labgrid's exporter publishes them and
 starts ser2net for a serial port when its place is acquired.
 
+ser2net batches what it reads from a serial port for a few character times before sending it on
+(its ``chardelay``, on by default), which costs every REPL exchange several milliseconds: a
+MicroPython exec is a handful of short exchanges. labgrid's exporter offers no way to set ser2net
+options, so it finds, first on its PATH, a small shim (:func:`ser2net_shim`) that adds
+``chardelay: false`` to the connection's options and runs the real ser2net.
+
 The process also watches the coordinator for places whose holder died
 (:mod:`hil.labgrid.reclaim`), so that the bound on a dead holder holds even when no run waits.
 """
@@ -85,6 +91,35 @@ def write_config(config: dict[str, Any], path: Path) -> Path:
     return path
 
 
+SHIM = """#!{python}
+# Written by `hil lab exporter`: runs ser2net with chardelay off (see hil/labgrid/exporter.py).
+import os
+import sys
+
+real = {real!r}
+args = sys.argv[1:]
+out = []
+for index, arg in enumerate(args):
+    out.append(arg)
+    if arg == "  options:" and index > 0 and args[index - 1] == "-Y":
+        out += ["-Y", "    chardelay: false"]
+os.execv(real, [real, *out])
+"""
+
+
+def ser2net_shim(directory: Path) -> Path:
+    """A directory holding the ``ser2net`` shim (put it first on the exporter's PATH)."""
+    real = shutil.which("ser2net") or "/usr/sbin/ser2net"
+    if not os.path.exists(real):
+        raise ConfigError("ser2net is not installed (Debian: apt-get install ser2net)")
+    shim_dir = directory / "shim"
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    shim = shim_dir / "ser2net"
+    shim.write_text(SHIM.format(python=sys.executable, real=os.path.realpath(real)))
+    shim.chmod(0o755)
+    return shim_dir
+
+
 def exporter_command(config: Path, coordinator: str, name: str, hostname: str) -> list[str]:
     """The labgrid-exporter command line (the one next to our Python, else on PATH)."""
     local = Path(sys.executable).with_name("labgrid-exporter")
@@ -116,7 +151,10 @@ def serve(
         exporter_config(chosen, power.url if power else None), state_dir / f"{name}.yaml"
     )
     command = exporter_command(config, coordinator, name, hostname)
-    child = subprocess.Popen(command)  # same process group: killing the host kills its ser2net
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(ser2net_shim(state_dir)), env.get("PATH", "")])
+    # the same process group: killing the host kills its ser2net
+    child = subprocess.Popen(command, env=env)
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
