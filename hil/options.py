@@ -33,6 +33,11 @@ OPTIONS = (
     Option("hil_rack", "rack file (TOML) of the boards to lease"),
     Option("hil_port", "one bench board: a device path, pyserial URL, or 'auto'"),
     Option(
+        "hil_labgrid",
+        "lease boards as places of this labgrid coordinator (HOST:PORT; use $LG_COORDINATOR "
+        "to take labgrid's own), set up with `hil lab places`",
+    ),
+    Option(
         "hil_board_name",
         "a stable id for the bench board (default: from its unique id, else from its port)",
     ),

@@ -90,6 +90,10 @@ class XdistHooks:
         node.workerinput[RUN_DIR_KEY] = str(self.session.run_dir)
         node.workerinput[RUN_ID_KEY] = self.session.run_id
         node.workerinput[OWNER_KEY] = os.getpid()
+        if self.session.lab is not None:  # every worker collects the controller's places
+            from hil.labgrid.session import PLACES_KEY
+
+            node.workerinput[PLACES_KEY] = list(self.session.harness.rack.ids)
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -124,6 +128,7 @@ class HilSession:
         starter: Callable[[], None] | None = None,
         firmware_check: Callable[..., None] | None = None,
         probed: dict[str, object] | None = None,
+        lab: Any = None,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -143,6 +148,10 @@ class HilSession:
             firmware_check=firmware_check,
         )
         self.harness.facts.update(probed or {})
+        #: boards leased as places of a labgrid coordinator (``hil.labgrid.session.LabSession``)
+        self.lab = lab
+        if lab is not None:
+            self.harness.manager, self.harness.quarantine = lab.manager, lab.quarantine
         #: capabilities per board seen in this run, declared and probed (all workers' on the
         #: controller)
         self.capabilities: dict[str, str] = {}
@@ -164,12 +173,26 @@ class HilSession:
         drivers.import_modules(options.driver_modules(config))  # before the rack names them
         settings = options.settings(config)
         rack_file, port = option(config, "hil_rack"), option(config, "hil_port")
+        worker_id = (workerinput or {}).get("workerid")
         lock_dir: Path | None = None
         starter: Callable[[], None] | None = None
         probed: dict[str, object] = {}
         # The rack is known before collection (tests are parametrized by its boards), so a bad
         # rack file or an absent bench board stops the run at once, with one line.
-        if rack_file:
+        lab = None
+        if option(config, "hil_labgrid"):
+            from hil.labgrid.session import PLACES_KEY, LabSession
+
+            names = (workerinput or {}).get(PLACES_KEY)
+            lab = LabSession.open(
+                option(config, "hil_labgrid"),
+                run=run_id,
+                worker=worker_id,
+                owner_pid=owner,
+                names=names,
+            )
+            rack, lock_dir = lab.rack, run_dir / "locks"
+        elif rack_file:
             rack = load_rack(rack_file)
         elif port:
             from hil.bench import bench_rack
@@ -207,11 +230,14 @@ class HilSession:
             starter=starter,
             firmware_check=_firmware_check(config, rack),
             probed=probed,
+            lab=lab,
         )
 
     def close(self) -> None:
         self.sigterm.uninstall()
         self.harness.close()
+        if self.lab is not None:
+            self.lab.close()
         if self.owns_run_dir:
             if (self.run_dir / "sim").exists():
                 from hil.sim.pool import stop
