@@ -258,6 +258,9 @@ def render_segment(segment: Segment) -> Shown:
     elif kind == "enter":
         lines.append("# interrupt (Ctrl-C) and enter the raw REPL (Ctrl-A)")
         lines += _screen_rest(rx)
+        if RAW_BANNER not in rx:
+            lines.append("# (no raw REPL prompt came back)")
+            remarkable = True
     elif kind == "interrupt":
         lines.append("# interrupt (Ctrl-C)")
         lines += _screen_rest(rx)
@@ -319,6 +322,9 @@ class _View:
                 return
         if text.startswith(_HIDDEN):
             return
+        if text.startswith("recovery: "):  # a board brought back: never folded away
+            for act in self.stack:
+                act.remarkable = True
         if self.segment is None:
             self.emit(Shown([f"# {text}"]))
         else:
@@ -347,6 +353,8 @@ class _View:
         if self._folding():  # nested in a folded action: its lines go to the outer one
             self.stack[-1].lines.extend(act.lines)
             self.stack[-1].remarkable |= act.remarkable or bool(error)
+            return
+        if act.mode == QUIET:  # the framework's bookkeeping: on the wire only, even failed
             return
         if error or act.remarkable:
             head = f"# {title}" + (f": failed: {error}" if error else "")

@@ -94,6 +94,32 @@ def without_own_frames(traceback: Any) -> Any:
     return kept if len(kept) else traceback[:1]
 
 
+def _drop_own_causes(error: BaseException) -> None:
+    """An error of ours raised ``from`` another of ours inside mpy-hil (a ``BoardTimeout`` from
+    the read that timed out) already says what its cause said: do not show the cause's frames
+    (all ours) as a second traceback. A cause from anywhere else stays."""
+    cause = error.__cause__ or error.__context__
+    if not isinstance(error, HilError) or cause is None:
+        return
+    frames = list(_frames(cause.__traceback__))
+    if frames and all(_ours_path(path) for path in frames):
+        error.__cause__ = None
+        error.__suppress_context__ = True
+
+
+def _frames(tb: Any) -> Iterator[str]:
+    while tb is not None:
+        yield tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+
+
+def _ours_path(path: str) -> bool:
+    try:
+        return Path(path).resolve().is_relative_to(_OWN)
+    except (OSError, ValueError):
+        return False
+
+
 def _hide_own_frames(item: pytest.Item) -> Callable[[], None]:
     """Make pytest's own traceback cut (``Function._traceback_filter``, which re-expands the
     traceback from the test's frame) drop our frames too; returns the undo."""
@@ -118,6 +144,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     undo = lambda: None  # noqa: E731
     if board_id is not None and call.excinfo is not None:
         undo = _hide_own_frames(item)
+        _drop_own_causes(call.excinfo.value)
     try:
         outcome = yield
     finally:

@@ -18,7 +18,7 @@ import contextlib
 from typing import Any
 
 from hil.boardcode import helper
-from hil.errors import HilError
+from hil.errors import HilError, InfrastructureError
 from hil.report import steps
 from hil.transcript import QUIET, Action
 
@@ -44,6 +44,8 @@ class TestRecorder:
         self.heap_after: int | None = None
         self._open: list[tuple[Action, str | None, int]] = []
         self._quiet = 0
+        #: The rig failed in the last exchange: the board may not answer, do not ask it more.
+        self.rig_failed = False
 
     # -- hooking up ---------------------------------------------------------------------------
 
@@ -62,6 +64,7 @@ class TestRecorder:
     def exchange(self, exchange: Any) -> None:
         if self._quiet:
             return
+        self.rig_failed = isinstance(exchange.error, InfrastructureError)
         self.board_seconds += exchange.seconds
         self.exchanges += 1
         if self._open:
@@ -121,8 +124,9 @@ class TestRecorder:
         self.exchanges = 0
 
     def stop(self) -> None:
-        """After the test: the free heap it left."""
-        self.heap_after = self.free_heap()
+        """After the test: the free heap it left (not asked of a board that just failed to
+        answer: the health check that follows finds out and recovers it)."""
+        self.heap_after = None if self.rig_failed else self.free_heap()
 
     @property
     def heap_change(self) -> int | None:

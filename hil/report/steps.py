@@ -98,6 +98,8 @@ def step_title(title: str, sent: bytes) -> str:
     kind = title.split(":", 1)[0].strip() or "exchange"
     if kind in ("exec", "launch"):
         code = unwrap_code(exec_parts(sent, b"")[0])[0]
+        if not code.strip() and ":" in title:  # never sent (a hung board): the driver's summary
+            code = title.split(":", 1)[1].strip().replace("\\n", "\n").encode()
         expression = eval_expression(code)
         if expression is not None and kind == "exec":
             kind, code = "eval", expression
@@ -187,7 +189,7 @@ def _stop_action(
         title=title,
         exc_type=type(error) if error is not None else None,
         exc_val=error,
-        exc_tb=error.__traceback__ if error is not None else None,
+        exc_tb=None,  # the message says it; the frames would be mpy-hil's own
     )
 
 
@@ -265,7 +267,7 @@ def _record_exchange(
             title=name,
             exc_type=type(error) if error is not None else None,
             exc_val=error,
-            exc_tb=error.__traceback__ if error is not None else None,
+            exc_tb=None,  # the message says it; the frames would be mpy-hil's own
         )
     _backdate(model, seconds)
 

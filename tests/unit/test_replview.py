@@ -224,3 +224,24 @@ def test_code_the_board_never_took_is_shown_from_the_drivers_note() -> None:
         "# (not sent: the board did not take the code)",
         "# (the board's answer ends here)",
     ]
+
+
+def test_a_health_check_that_recovered_the_board_is_shown() -> None:
+    tap = Transcript()
+    with tap.action("health check", mode=CHECK):
+        tap.note("enter raw REPL")
+        tap.record(Direction.TX, b"\r\x03\x03\r\x01")  # a hung board: nothing comes back
+        tap.note("recovery: hard reset")
+        tap.note("enter raw REPL")
+        tap.record(Direction.TX, b"\r\x03\x03\r\x01")
+        tap.record(Direction.RX, b"\r\nraw REPL; CTRL-B to exit\r\n>")
+        exec_paste(tap, b"print(repr(1 + 1))", b"2\r\n")
+    assert repl_view(tap.entries()).split("\n") == [
+        "# health check",
+        "# interrupt (Ctrl-C) and enter the raw REPL (Ctrl-A)",
+        "# (no raw REPL prompt came back)",
+        "# recovery: hard reset",
+        "# interrupt (Ctrl-C) and enter the raw REPL (Ctrl-A)",
+        ">>> 1 + 1",
+        "2",
+    ]
