@@ -359,6 +359,7 @@ class Board:
         code = helper(boardcode.get_code(style, self._sha), self._path(path), step)
         return self._answer(self.repl.exec(code, timeout=timeout))
 
+    @action("put")
     def put(
         self,
         source: str | Path | bytes,
