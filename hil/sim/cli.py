@@ -101,7 +101,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fault = verb("fault", "inject a fault")
     fault.add_argument(
         "kind",
-        choices=["stall", "hang", "noise", "drop", "slow_boot", "no_raw_paste", "raw_paste_abort"],
+        choices=[
+            "stall",
+            "hang",
+            "noise",
+            "drop",
+            "corrupt",
+            "slow_boot",
+            "no_raw_paste",
+            "raw_paste_abort",
+        ],
         help="the fault to inject",
     )
     fault.add_argument(
@@ -120,6 +129,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="raw_paste_abort: abort after this many bytes of code",
     )
     fault.add_argument("--style", choices=["refuse", "old"], help="for no_raw_paste")
+    fault.add_argument(
+        "--rate", type=float, help="noise, drop, corrupt: probability per byte in flight, (0, 1]"
+    )
+    fault.add_argument("--seed", type=int, help="noise, drop, corrupt: reproducible choices")
+    fault.add_argument("--direction", choices=["tx", "both"], help="corrupt: tx = board to host")
     verb("clear-faults", "remove all injected faults")
     baud = verb("baud", "set or remove (0) the UART throttle")
     baud.add_argument(
@@ -180,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
                 _readable(args.image, "card image")
             print(control.card_insert(args.slot, args.image))
     elif args.verb == "fault":
-        params = {k: getattr(args, k) for k in ("seconds", "count", "after", "style")}
+        names = ("seconds", "count", "after", "style", "rate", "seed", "direction")
+        params = {k: getattr(args, k) for k in names}
         control.fault(args.kind, **{k: v for k, v in params.items() if v is not None})
     elif args.verb == "clear-faults":
         control.clear_faults()

@@ -97,8 +97,10 @@ class SimControl:
         return Path(card["image"]) if card and card["image"] else None
 
     def fault(self, kind: str, **params: Any) -> None:
-        """Inject a fault: stall(seconds), hang, noise(count), drop(count), slow_boot(seconds),
-        no_raw_paste, raw_paste_abort(after)."""
+        """Inject a fault: stall(seconds), hang, noise(count, rate, seed), drop(count, rate,
+        seed), corrupt(rate, count, seed, direction "tx" or "both"), slow_boot(seconds),
+        no_raw_paste(style), raw_paste_abort(after). A rate puts drop, noise and corrupt on
+        bytes in flight at random positions (see ``hil.sim.faults``)."""
         self.request("fault", kind=kind, **params)
 
     def clear_faults(self) -> None:
