@@ -138,3 +138,16 @@ def test_fixture_teardowns_have_real_names(run: tuple[subprocess.CompletedProces
         names.update(f["name"] for f in container.get("befores", []) + container.get("afters", []))
     assert "board teardown" in names
     assert not [n for n in names if "::" in n]
+
+
+def test_the_report_environment_has_an_overview_per_board(
+    run: tuple[subprocess.CompletedProcess, Path],
+) -> None:
+    pytest.importorskip("allure_pytest")
+    _, project = run
+    properties = (project / "results" / "environment.properties").read_text().splitlines()
+    (overview,) = [line for line in properties if line.startswith("board.")]
+    assert "=1 passed, 2 failed, 0 skipped, 0 infrastructure; board time " in overview
+    assert "free heap/test" in overview
+    assert any(line.startswith("firmware.") for line in properties)
+    assert any(line.startswith("capabilities.") for line in properties)
