@@ -202,9 +202,10 @@ def board_opener(board: RackBoard) -> OpenBoard:
 def check_table(plans: Sequence[Plan]) -> Table:
     """One row per board: its pin, what it runs, and what happens to it."""
     table = Table(title="Firmware check")
-    table.add_column("Board", style="bold")
-    table.add_column("Pin")
-    table.add_column("Running")
+    widest = max((len(plan.board.id) for plan in plans), default=5)
+    table.add_column("Board", style="bold", no_wrap=True, min_width=widest)  # ids never cut
+    table.add_column("Pin", overflow="fold")
+    table.add_column("Running", overflow="fold")
     table.add_column("Action", overflow="fold")
     for plan in plans:
         decision = plan.decision
