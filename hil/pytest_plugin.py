@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hil import drivers, run_dirs
+from hil import drivers, extras, run_dirs
 from hil.errors import ConfigError, HilError
 from hil.harness import RESET_MODES, Harness, Settings
 from hil.options import OPTIONS, option
@@ -37,13 +37,23 @@ from hil.rack import Board, Rack, Selector, load_rack
 
 # The reporting hooks live with the report (pytest finds hooks by name in this module).
 from hil.report.pytest_hooks import (
+    check_report_options,
+    finish_board,
+    pytest_fixture_setup,
     pytest_runtest_makereport,
     pytest_sessionfinish,
     pytest_terminal_summary,
     report_board,
+    report_options,
 )
+from hil.transcript import CHECK
 
-__all__ = ["pytest_runtest_makereport", "pytest_sessionfinish", "pytest_terminal_summary"]
+__all__ = [
+    "pytest_fixture_setup",
+    "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_terminal_summary",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,6 +61,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for declared in OPTIONS:
         group.addoption(declared.flag, dest=declared.name, default=None, help=declared.help)
         parser.addini(declared.name, declared.help, default=declared.default)
+    report_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "reset(mode): reset before this test: 'soft' (default), 'hard' or 'none'"
     )
+    check_report_options(config)
     try:
         session = HilSession.from_config(config)
     except HilError as e:  # a bad rack, option, manifest, or an absent bench board: one line
@@ -207,6 +219,7 @@ class HilSession:
             from hil.sim import pool
 
             count, kind = options.sim_count(config), option(config, "hil_sim_kind") or "unix"
+            extras.require_sim(kind)  # one line naming the extra, not an error in every test
             if owns:
                 run_dirs.create(run_dir, owner)
             lock_dir = run_dir / "locks"
@@ -369,10 +382,14 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
         pytest.skip(f"{entry.id}: {lacking}")
     item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     harness.transcript.note(f"test: {item.nodeid}")
-    report_board(entry, link, harness)
+    recorder = report_board(entry, link, harness)
     harness.prepare(_reset_mode(item, harness.settings))
+    recorder.start()
     yield link
-    quarantined = harness.check_health()
+    recorder.stop()
+    with link.transcript.action("health check", mode=CHECK):
+        quarantined = harness.check_health()
+    finish_board(item, recorder)
     if quarantined:
         item.user_properties.append(("hil_quarantined", quarantined))
 
