@@ -32,6 +32,10 @@ HEALTH_TIMEOUT = 5.0
 #: A board that fails to get ready for this many tests in a row is taken out of the run.
 PREPARE_FAILURES = 3
 RESET_MODES = ("soft", "hard", "none")
+#: How often the board is reset: before every test, or at the first test of a class or file.
+RESET_SCOPES = ("test", "class", "module")
+#: Where a test runs: once per group of equivalent boards, or once per matching board.
+SPREADS = ("group", "board")
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Settings:
     connect_timeout: float = 20.0
     #: How long the reset before a test may take (a board's reboot, boot.py included).
     reset_timeout: float = 10.0
+    reset_scope: str = "test"
+    spread: str = "group"
 
 
 class Harness:
@@ -85,6 +91,11 @@ class Harness:
         #: What each board used in this session has, by its probe (``hil.probe.BoardFacts``).
         self.facts: dict[str, Any] = {}
         self._prepare_failures: dict[str, int] = {}
+        #: The quarantined board whose tests the last ``board_for`` moved to another one.
+        self.moved_from: str | None = None
+        self._lost: str | None = None
+        #: The reset scope (class or file) the held board was last reset for.
+        self._reset_for: str | None = None
 
     # --- rack and leases --------------------------------------------------------------------
 
@@ -106,11 +117,18 @@ class Harness:
         Raises ``BoardQuarantined`` (from the lease manager) when every matching board is out.
         """
         entry = self.entry
+        self.moved_from, self._lost = self._lost, None
         if entry is not None and (not selector.matches(entry) or entry.id in self.quarantine):
+            if entry.id in self.quarantine:
+                self.moved_from = entry.id
             self.release()
         while self.lease is None:
             self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
             self._ensure_firmware(self.lease.board)
+        if self.moved_from is not None:
+            self.transcript.note(
+                f"moved: {self.moved_from} is quarantined, its tests go on on {self.lease.board.id}"
+            )
         if self.link is None:
             try:
                 self.link = self._connect(self.lease.board)
@@ -124,6 +142,7 @@ class Harness:
     def _take_out(self, entry: Board, reason: str) -> None:
         self.quarantine.add(entry.id, reason)
         self.release()
+        self._lost = entry.id  # the next test that needs a board says it moved
 
     def _ensure_firmware(self, entry: Board) -> None:
         """Once per board and session: flash it if it does not run its pinned firmware.
@@ -189,7 +208,12 @@ class Harness:
             if board.id in self.facts
         }
 
+    def forget_reset(self) -> None:
+        """The board's state can no longer be trusted (recovered, failed): reset at next test."""
+        self._reset_for = None
+
     def release(self) -> None:
+        self._reset_for = None
         if self.link is not None:
             with contextlib.suppress(Exception):
                 self.link.close()
@@ -200,14 +224,21 @@ class Harness:
 
     # --- around each test -------------------------------------------------------------------
 
-    def prepare(self, reset: str) -> None:
+    def prepare(self, reset: str, scope: str | None = None) -> bool:
         """Bring the board into the state a test starts from; a board that cannot get there is
         recovered (hard reset, power cycle) or quarantined, and the test errors as infrastructure.
+
+        ``scope`` names the unit the reset is for (a class or a file, see ``reset_scope``): a
+        test of the unit the board was last reset for starts where the previous one left it.
+        Returns whether the board was reset.
         """
         entry, link = self.entry, self.link
         assert entry is not None and link is not None
         if reset not in RESET_MODES:
             raise ConfigError(f"unknown reset mode {reset!r} (soft, hard, none)")
+        if scope is not None and scope == self._reset_for:
+            return False
+        self._reset_for = None
         try:
             if reset == "soft":
                 link.soft_reset(timeout=self.settings.reset_timeout)
@@ -226,6 +257,8 @@ class Harness:
                 raise BoardQuarantined(reason, where=entry.id, tail=e.tail) from e
             raise
         self._prepare_failures.pop(entry.id, None)
+        self._reset_for = scope
+        return reset != "none"
 
     def check_health(self) -> str | None:
         """After a test: make sure the board answers; recover or quarantine it.
@@ -252,6 +285,7 @@ class Harness:
                 continue
             if self._answers(link):
                 log.warning("%s recovered by %s", entry.id, name)
+                self.forget_reset()
                 return None
             steps.append(f"{name}: still silent")
         reason = "board stopped answering; " + "; ".join(steps)

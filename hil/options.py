@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.errors import ConfigError
-from hil.harness import RESET_MODES, Settings
+from hil.harness import RESET_MODES, RESET_SCOPES, SPREADS, Settings
 from hil.rack import SdSlot
 from hil.rack._validate import InvalidField
 
@@ -53,7 +53,20 @@ OPTIONS = (
         "microbit (MicroPython 1.9.2 for the BBC micro:bit, in QEMU)",
         "unix",
     ),
+    Option(
+        "hil_spread",
+        "group: run each test once per group of equivalent boards, on whichever is free "
+        "(the default: more boards, sooner done); board: once on every matching board",
+        "group",
+    ),
     Option("hil_reset", "reset before each test: soft, hard or none", "soft"),
+    Option(
+        "hil_reset_scope",
+        "how often the board is reset: test (before every test, the default), class or module "
+        "(once per class or file: faster, tests of a file share the board's state)",
+        "test",
+    ),
+    Option("hil_sim_baud", "throttle the run's virtual boards to this UART baud rate"),
     Option("hil_lease_timeout", "seconds to wait for a free board", "300"),
     Option("hil_log_dir", "write each test's board transcript into this directory"),
     Option(
@@ -84,11 +97,31 @@ def settings(config: Any) -> Settings:
         raise ConfigError(f"--hil-reset must be one of {', '.join(RESET_MODES)}, not {reset!r}")
     lease_timeout = seconds(option(config, "hil_lease_timeout") or "300", "--hil-lease-timeout")
     log_dir = option(config, "hil_log_dir")
+    scope = option(config, "hil_reset_scope") or "test"
+    if scope not in RESET_SCOPES:
+        raise ConfigError(
+            f"--hil-reset-scope must be one of {', '.join(RESET_SCOPES)}, not {scope!r}"
+        )
+    spread = option(config, "hil_spread") or "group"
+    if spread not in SPREADS:
+        raise ConfigError(f"--hil-spread must be one of {', '.join(SPREADS)}, not {spread!r}")
     return Settings(
         reset=reset,
         lease_timeout=lease_timeout,
         log_dir=_writable_dir(log_dir, "--hil-log-dir") if log_dir else None,
+        reset_scope=scope,
+        spread=spread,
     )
+
+
+def sim_baud(config: Any) -> int | None:
+    """``--hil-sim-baud``: a positive whole number of bits per second, or None."""
+    text = option(config, "hil_sim_baud")
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError(f"--hil-sim-baud must be a positive whole number, not {text!r}")
+    return int(text)
 
 
 def seconds(text: str, flag: str) -> float:

@@ -21,7 +21,7 @@ import pytest
 
 from hil import drivers, extras, run_dirs
 from hil.errors import ConfigError, HilError
-from hil.harness import RESET_MODES, Harness, Settings
+from hil.harness import RESET_MODES, RESET_SCOPES, Harness, Settings
 from hil.options import OPTIONS, option
 from hil.plugin_state import (
     BOARD_ID,
@@ -71,7 +71,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "or skip with the reason when the rack has none",
     )
     config.addinivalue_line(
-        "markers", "reset(mode): reset before this test: 'soft' (default), 'hard' or 'none'"
+        "markers",
+        "reset(mode, scope=None): reset before this test: 'soft' (default), 'hard' or 'none'; "
+        "scope 'test' (default), 'class' or 'module': reset once per class or file instead",
     )
     check_report_options(config)
     try:
@@ -115,13 +117,13 @@ class XdistHooks:
 
     @pytest.hookimpl
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """Under the default ``--dist load``, keep each board's tests on one worker."""
+        """Under the default ``--dist load``: a board's tests on one worker; a group's tests
+        spread over as many workers as the group has boards."""
         if config.getvalue("dist") != "load":
             return None
         from hil.xdist_scheduling import BoardScheduling
 
-        ids = [board.id for board in self.session.harness.rack.boards]
-        return BoardScheduling(config, ids, log)
+        return BoardScheduling(config, self.session.harness.rack.boards, log)
 
 
 class HilSession:
@@ -219,6 +221,7 @@ class HilSession:
             from hil.sim import pool
 
             count, kind = options.sim_count(config), option(config, "hil_sim_kind") or "unix"
+            baud = options.sim_baud(config)
             extras.require_sim(kind)  # one line naming the extra, not an error in every test
             if owns:
                 run_dirs.create(run_dir, owner)
@@ -230,7 +233,7 @@ class HilSession:
             rack = pool.sim_rack(run_dir / "sim", count, lock_dir, firmware=firmware, kind=kind)
 
             def starter() -> None:
-                pool.ensure_started(run_dir / "sim", count, owner, kind=kind)
+                pool.ensure_started(run_dir / "sim", count, owner, kind=kind, baud=baud)
 
         return cls(
             config,
@@ -312,18 +315,36 @@ def _selector(item: pytest.Item) -> Selector:
         raise pytest.UsageError(f"{item.nodeid}: bad @pytest.mark.board: {e}") from None
 
 
-def _reset_mode(item: pytest.Item, settings: Settings) -> str:
+def _reset_mode(item: pytest.Item, settings: Settings) -> tuple[str, str | None]:
+    """The reset before this test, and the unit it is for (None: this test alone).
+
+    ``@pytest.mark.reset(mode, scope=...)`` overrides ``--hil-reset`` and ``--hil-reset-scope``;
+    a class or file scope resets at the first test of the class or file on the board.
+    """
     marker = item.get_closest_marker("reset")
     mode = marker.args[0] if marker and marker.args else settings.reset
     if mode not in RESET_MODES:
         raise pytest.UsageError(
             f"{item.nodeid}: @pytest.mark.reset({mode!r}): use soft, hard or none"
         )
-    return mode
+    scope = (marker.kwargs.get("scope") if marker else None) or settings.reset_scope
+    if scope not in RESET_SCOPES:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.reset(scope={scope!r}): use test, class or module"
+        )
+    module = item.nodeid.split("::")[0]
+    cls = getattr(item, "cls", None)
+    unit = {
+        "test": None,
+        "module": module,
+        "class": f"{module}::{cls.__qualname__}" if cls is not None else module,
+    }[scope]
+    return mode, unit
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test that uses a board runs once on every matching board of the rack."""
+    """A test that uses a board runs once per group of equivalent boards that matches it (on
+    whichever board of the group is free), or with ``--hil-spread board`` once on every one."""
     if "board" not in metafunc.fixturenames:
         return
     session = metafunc.config.stash[SESSION]
@@ -338,11 +359,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
         )
         return
+    if session.harness.settings.spread == "group":
+        targets = list(dict.fromkeys(f"group:{b.group_id}" for b in boards))
+    else:
+        targets = [f"board:{b.id}" for b in boards]
     metafunc.parametrize(
-        "board",
-        [b.id for b in boards],
-        ids=[b.id for b in boards],
-        indirect=True,
+        "board", targets, ids=[t.partition(":")[2] for t in targets], indirect=True
     )
 
 
@@ -361,14 +383,15 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     """
     harness = request.config.stash[SESSION].harness
     item = request.node
-    board_id = getattr(request, "param", None)
+    target = getattr(request, "param", None) or ""
+    kind, _, name = target.partition(":")
     wanted = _selector(item)
-    selector = Selector(id=board_id) if board_id else wanted
+    selector = wanted.narrowed(**{"id" if kind == "board" else "group": name}) if name else wanted
     reason = harness.skip_reason(selector)
     if reason:
         pytest.skip(reason)
-    if board_id:  # counted and transcribed under its board even if it never gets it
-        item.stash[BOARD_ID] = board_id
+    if kind == "board":  # counted and transcribed under its board even if it never gets it
+        item.stash[BOARD_ID] = name
         item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     try:
         entry, link = harness.board_for(selector)
@@ -376,6 +399,9 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
         harness.transcript.note(f"not run: {item.nodeid}: no board: {e.what}")
         raise
     item.stash[BOARD_ID] = entry.id
+    item.user_properties.append(("hil_group", entry.group_id))
+    if harness.moved_from is not None:  # its board was quarantined: not silently elsewhere
+        item.user_properties.append(("hil_moved_from", harness.moved_from))
     facts = harness.board_facts()
     lacking = wanted.mismatch(entry, probed=facts.features)
     if lacking:
@@ -383,7 +409,8 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     harness.transcript.note(f"test: {item.nodeid}")
     recorder = report_board(entry, link, harness)
-    harness.prepare(_reset_mode(item, harness.settings))
+    mode, unit = _reset_mode(item, harness.settings)
+    harness.prepare(mode, unit)
     recorder.start()
     yield link
     recorder.stop()

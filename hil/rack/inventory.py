@@ -283,7 +283,8 @@ class Board:
     can be (each a registered driver name, a table with options, or a command as an argument
     list); ``flasher`` the driver that writes its firmware; ``firmware`` is the pinned firmware
     id of the firmware manifest, or None when its firmware is not managed; ``baudrate``
-    matters for boards behind a USB-UART bridge only.
+    matters for boards behind a USB-UART bridge only. ``group`` names the boards it is
+    equivalent to (see :attr:`group_id`).
     """
 
     id: str
@@ -296,6 +297,7 @@ class Board:
     flasher: DriverRef | None = None
     firmware: str | None = None
     baudrate: int = 115200
+    group: str | None = None
 
     def __post_init__(self) -> None:
         expect_str("id", self.id)
@@ -319,6 +321,16 @@ class Board:
             if not _FIRMWARE_ID.match(self.firmware):
                 raise InvalidField("firmware", f"{self.firmware!r} is not a firmware id")
         expect_int("baudrate", self.baudrate, minimum=1)
+        if self.group is not None:
+            expect_name("group", self.group, "group")
+
+    @property
+    def group_id(self) -> str:
+        """The group of equivalent boards this one belongs to: its ``group``, else its platform
+        and declared capabilities (``esp32+sd``): boards a test may run on interchangeably."""
+        if self.group is not None:
+            return self.group
+        return "+".join((self.platform, *sorted(self.capabilities.names)))
 
     @property
     def port_spec(self) -> PortSpec:

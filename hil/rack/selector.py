@@ -30,6 +30,7 @@ class Selector:
     tags: frozenset[str] = frozenset()
     capabilities: frozenset[str] = frozenset()
     id: str | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.platform is not None:
@@ -41,6 +42,8 @@ class Selector:
         object.__setattr__(self, "capabilities", frozenset(capabilities))
         if self.id is not None:
             expect_str("id", self.id)
+        if self.group is not None:
+            expect_str("group", self.group)
 
     def mismatch(self, board: Board, probed: frozenset[str] | None = None) -> str | None:
         """Why ``board`` does not match, or None when it does (or may: see the module doc).
@@ -49,6 +52,8 @@ class Selector:
         """
         if self.id is not None and board.id != self.id:
             return "another id"
+        if self.group is not None and board.group_id != self.group:
+            return f"group {board.group_id}"
         if self.platform is not None and board.platform != self.platform:
             return f"platform {board.platform}"
         missing_tags = sorted(self.tags - set(board.tags))
@@ -61,6 +66,10 @@ class Selector:
 
     def matches(self, board: Board, probed: frozenset[str] | None = None) -> bool:
         return self.mismatch(board, probed) is None
+
+    def narrowed(self, **criteria: str) -> Selector:
+        """The same selector, also requiring ``id=`` or ``group=``."""
+        return dataclasses.replace(self, **criteria)
 
     def select(self, boards: Iterable[Board]) -> tuple[Board, ...]:
         """The matching boards, in rack order."""
@@ -78,6 +87,8 @@ class Selector:
         parts = []
         if self.id is not None:
             parts.append(f"id={self.id!r}")
+        if self.group is not None:
+            parts.append(f"group={self.group!r}")
         if self.platform is not None:
             parts.append(f"platform={self.platform!r}")
         if self.tags:

@@ -54,7 +54,13 @@ def sim_rack(
     return Rack(boards=boards, lock_dir=str(lock_dir))
 
 
-def ensure_started(state_dir: Path, count: int, owner_pid: int, kind: str = DEFAULT_KIND) -> None:
+def ensure_started(
+    state_dir: Path,
+    count: int,
+    owner_pid: int,
+    kind: str = DEFAULT_KIND,
+    baud: int | None = None,
+) -> None:
     """Start the run's virtual boards unless another process of the run already has; they
     stop by themselves if the run's main process (``owner_pid``) dies without stopping them."""
     private_dir(state_dir.parent, what="run directory")  # the lock below lives there
@@ -64,7 +70,13 @@ def ensure_started(state_dir: Path, count: int, owner_pid: int, kind: str = DEFA
         with FileLock(str(state_dir.parent / "sim.lock"), timeout=120):
             if hil.sim.running_pid(state_dir) is None:  # not yet, or its server died
                 hil.sim.start(
-                    state_dir, count, kind=kind, sd=sd, sd_slot=SD_SLOT, owner_pid=owner_pid
+                    state_dir,
+                    count,
+                    kind=kind,
+                    sd=sd,
+                    sd_slot=SD_SLOT,
+                    owner_pid=owner_pid,
+                    baud=baud,
                 )
     except Timeout as e:
         raise SimError("another process of this run kept the virtual boards' start lock") from e

@@ -226,7 +226,7 @@ def test_a_project_power_driver_and_flasher_named_in_its_rack_are_used(
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "2 passed" in output
-    assert "PASSED test_lab.py::test_2_the_board_is_back[vb0]" in output
+    assert "PASSED test_lab.py::test_2_the_board_is_back[unix]" in output
     # the session flashed the board through the project's flasher, once
     assert events(logs["flash"]) == [
         {"driver": "lab-flasher", "board": "vb0", "image": f"{FIRMWARE_ID}.img"}
