@@ -359,13 +359,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
         )
         return
-    if session.harness.settings.spread == "group":
-        targets = list(dict.fromkeys(f"group:{b.group_id}" for b in boards))
+    if session.harness.settings.spread == "group":  # the param names a group, else a board
+        targets = list(dict.fromkeys(b.group_id for b in boards))
     else:
-        targets = [f"board:{b.id}" for b in boards]
-    metafunc.parametrize(
-        "board", targets, ids=[t.partition(":")[2] for t in targets], indirect=True
-    )
+        targets = [b.id for b in boards]
+    metafunc.parametrize("board", targets, ids=targets, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -383,14 +381,14 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     """
     harness = request.config.stash[SESSION].harness
     item = request.node
-    target = getattr(request, "param", None) or ""
-    kind, _, name = target.partition(":")
+    name = getattr(request, "param", None)
+    kind = "group" if harness.settings.spread == "group" else "id"
     wanted = _selector(item)
-    selector = wanted.narrowed(**{"id" if kind == "board" else "group": name}) if name else wanted
+    selector = wanted.narrowed(**{kind: name}) if name else wanted
     reason = harness.skip_reason(selector)
     if reason:
         pytest.skip(reason)
-    if kind == "board":  # counted and transcribed under its board even if it never gets it
+    if name and kind == "id":  # counted and transcribed under its board even if never got
         item.stash[BOARD_ID] = name
         item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     try:

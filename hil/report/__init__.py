@@ -28,6 +28,7 @@ from hil.report.steps import (
     exchange_step,
     is_active,
     label_board,
+    label_group,
     readable,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "is_active",
     "is_xdist_worker",
     "label_board",
+    "label_group",
     "readable",
     "render",
     "results_dir",

@@ -59,6 +59,7 @@ def report_board(entry: Any, link: Any, harness: Any) -> Any:
             board_in_history=True,
             capabilities=", ".join(sorted(harness.capabilities(entry))),
         )
+        report.label_group(entry.group_id, harness.moved_from)
     recorder = TestRecorder(entry.id, link)
     recorder.attach()
     return recorder

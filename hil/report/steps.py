@@ -239,6 +239,20 @@ def label_board(
         _safely("board capabilities", _parameter, f"capabilities{suffix}", capabilities)
 
 
+def label_group(group: str, moved_from: str | None = None) -> None:
+    """The group of equivalent boards the test ran in (a label), and, when its first board was
+    quarantined, the board it moved from: a test that ran elsewhere says so."""
+    if not is_active():
+        return
+    _safely("group label", _label_only, "group", group)
+    if moved_from:
+        _safely("moved", _parameter, "moved from (quarantined)", moved_from)
+
+
+def _label_only(name: str, value: str) -> None:
+    allure_commons.plugin_manager.hook.add_label(label_type=name, labels=(value,))
+
+
 # -- the recording itself (only reached when Allure is active) ---------------------------------
 
 
