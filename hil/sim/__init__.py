@@ -185,7 +185,7 @@ def _status_or_none(board: SimBoard) -> dict[str, Any] | None:
 
 def find(state_dir: str | Path | None = None) -> list[SimBoard]:
     """The boards of a running server, by their directories."""
-    state = Path(state_dir) if state_dir else default_state_dir()
+    state = _absolute(state_dir)
     return [
         SimBoard(path.parent.name, path.parent)
         for path in sorted(state.glob("*/control.sock"), key=lambda p: _natural(p.parent.name))
@@ -194,12 +194,17 @@ def find(state_dir: str | Path | None = None) -> list[SimBoard]:
 
 def stop(state_dir: str | Path | None = None, timeout: float = 10.0) -> bool:
     """Stop the server of ``state_dir``; False when none was running."""
-    state = Path(state_dir) if state_dir else default_state_dir()
+    state = _absolute(state_dir)
     pid = running_pid(state)
     if not pid:
         return False
     _stop_pid(state, pid, timeout)
     return True
+
+
+def _absolute(state_dir: str | Path | None) -> Path:
+    """The state directory as the server names it (absolute; the default when None)."""
+    return Path(os.path.abspath(state_dir if state_dir else default_state_dir()))
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -211,6 +216,7 @@ def _natural(name: str) -> tuple[str, int]:
 def running_pid(state: Path) -> int | None:
     """The pid of the server of ``state``, if one runs: a pid file alone is not proof (after a
     crash the number may belong to an unrelated process by now), its command line is."""
+    state = _absolute(state)
     try:
         pid = int((state / "server.pid").read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

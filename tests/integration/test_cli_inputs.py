@@ -142,6 +142,18 @@ def test_relative_state_dir_works(tmp_path: Path) -> None:
         hil.sim.stop(tmp_path / "rel")
 
 
+def test_relative_state_dir_from_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = hil.sim.start("rel", 1)
+    try:
+        assert hil.sim.running_pid(Path("rel")) == run.pid
+        assert [board.name for board in hil.sim.find("rel")] == ["vb0"]
+    finally:
+        stopped = hil.sim.stop("rel")
+        run.stop()
+    assert stopped  # found by its relative name, as it was started
+
+
 def fake_interpreter(tmp_path: Path, body: str) -> str:
     """A stand-in for the unix port: answers the version probe, then runs ``body`` (sh)."""
     script = tmp_path / "fake-micropython"
