@@ -24,7 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from hil.private_dir import private_dir, write_private
+from hil.errors import ConfigError
+from hil.private_dir import check_private, write_private
 
 __all__ = ["SigtermAsInterrupt", "create", "path_for", "prune_stale"]
 
@@ -41,8 +42,18 @@ def path_for(run_id: str, base: str | Path | None = None) -> Path:
 
 
 def create(path: Path, owner_pid: int) -> Path:
-    """Create the run directory (0700, this user's only) and record its owner process."""
-    directory = private_dir(path, what="run directory")
+    """Create the run directory (0700, this user's only) and record its owner process.
+
+    Like ``tempfile.mkdtemp``, the name must be new: a directory already there under a run's
+    random name was not made by this run, and is refused (``ConfigError``), never used."""
+    directory = Path(os.path.abspath(path))
+    try:
+        os.mkdir(directory, 0o700)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create the run directory: {e.strerror or e}", where=str(directory)
+        ) from None
+    check_private(directory, what="run directory")
     record = {"pid": owner_pid, "started": process_start(owner_pid)}
     write_private(directory / OWNER_FILE, json.dumps(record))
     return directory

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hil import run_dirs
+from hil.errors import ConfigError
 
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
 
@@ -138,3 +139,12 @@ def test_another_users_run_directory_is_left_alone(tmp_path: Path) -> None:
     os.utime(theirs, (0, 0))  # old and without an owner record: stale, were it ours
     assert run_dirs.prune_stale(tmp_path) == []
     assert theirs.is_dir()
+
+
+def test_a_run_directory_that_exists_already_is_refused(tmp_path: Path) -> None:
+    """Made by someone else under the run's name: never used (as tempfile.mkdtemp would not)."""
+    path = run_dirs.path_for("taken", tmp_path)
+    path.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="File exists"):
+        run_dirs.create(path, os.getpid())
+    assert list(path.iterdir()) == []
