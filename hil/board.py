@@ -11,7 +11,6 @@ a flat filesystem (no ``os.mkdir``) takes ``/name`` as ``name``.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import posixpath
 from collections.abc import Callable, Iterable
@@ -19,21 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hil import boardcode, checked
+from hil import boardcode, boardput, checked
 from hil.actions import action
 from hil.boardcode import helper
+from hil.boardput import MIN_CHUNK, SLOW_RATE
 from hil.deadline import Deadline, as_deadline
 from hil.encoding import (
     ADLER32,
     ADLER_STEP,
     SHA256,
-    ascii_literal,
-    base64_call,
     board_checksum,
     bytes_literal,
     checksum,
 )
-from hil.errors import HilError, LinkError, ProtocolError, RemoteError
+from hil.errors import InfrastructureError, ProtocolError, RemoteError
 from hil.friendly import FriendlyRepl, FriendlyResult, PlayResult, play
 from hil.probe import BoardFacts, MissingFeature, probe
 from hil.repl import Repl
@@ -47,25 +45,17 @@ __all__ = ["Board", "DeployReport", "FileInfo", "Identity", "bytes_literal"]
 #: holds several times a chunk in RAM while receiving and compiling it, so a board with a
 #: small heap gets smaller ones (``HEAP_PER_CHUNK``).
 PUT_CHUNK = 4096
-#: Fewest file bytes per ``put`` exec, however small the heap.
-MIN_CHUNK = 64
 #: Free heap needed per chunk byte: the source line, the lexer's copy, the bytes object and
 #: the compiled constant, with room to spare for fragmentation (a micro:bit with 7.3 kB free
 #: took 896-byte chunks and failed at 918; a chunk that still fails is halved and resent).
 HEAP_PER_CHUNK = 10
+#: Free heap per byte of code for checked code on a plain raw link (it holds a second copy of
+#: the code while compiling it); longer code than the heap allows goes unchecked (noted).
+HEAP_PER_CHECK = 6
 #: File bytes per line of ``get`` output (a multiple of 3: base64 lines concatenate).
 GET_CHUNK = 3 * 512
-#: Bytes per second ``put`` budgets for: a quarter of 9600 baud (raw-paste flow control, the
-#: board compiling and writing what it received). A merely slow link must not time out.
-SLOW_RATE = 9600 / 10 / 4
-#: Seconds added to each ``put`` exec's budget for round trips and the board's own work.
-EXEC_MARGIN = 5.0
 #: Seconds a hard reset may take to show (port failing, boot output) before the port re-opens.
 RESET_SIGN = 5.0
-#: Where ``put`` writes before the file is complete and verified (then renamed over the target).
-TMP_SUFFIX = ".hil-tmp"
-#: Most seconds the clean-up exec of a failed ``put`` gets (within the call's deadline).
-CLEANUP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -101,11 +91,8 @@ class DeployReport:
 
 
 class Board:
-    """One MicroPython board behind a REPL.
-
-    ``facts`` (given, or probed on first need) choose how files travel; give them when the
-    board is known (a rack entry, a test) to skip the probe.
-    """
+    """One MicroPython board behind a REPL; ``facts`` (given, or probed on first need)
+    choose how files and answers travel."""
 
     def __init__(
         self, repl: Repl, *, name: str | None = None, facts: BoardFacts | None = None
@@ -173,6 +160,8 @@ class Board:
         """Run the probe (once, or again with ``refresh``) and return the facts."""
         if self._facts is None or refresh:
             self._facts = probe(self)
+            heap = self._facts.mem_free
+            self.repl.check_limit = heap // HEAP_PER_CHECK if heap else None
         return self._facts
 
     @property
@@ -190,11 +179,16 @@ class Board:
         self._put_chunk = size
 
     @property
+    def _adler_step(self) -> int:
+        """Bytes per read of the Adler-32 helper: less on a small heap."""
+        return max(32, min(ADLER_STEP, (self.facts.mem_free or 64 * ADLER_STEP) // 64))
+
+    @property
     def checksum_kind(self) -> str:
         """How files are compared: ``"sha256"`` with ``hashlib``, else ``"adler32"``."""
         return SHA256 if self.facts.has("hashlib") else ADLER32
 
-    def _path(self, path: str) -> str:
+    def board_path(self, path: str) -> str:
         """A board path as the board's filesystem takes it: on a flat one (no ``os.mkdir``:
         micro:bit) ``/name`` is ``name``, and deeper paths cannot exist."""
         if self.facts.has("os.mkdir"):
@@ -226,7 +220,7 @@ class Board:
         """The value of an expression on the board, checked end to end (``hil.checked``):
         bytes come back compactly (raw or base64, by what the board has), other values as
         their ``repr``; a damaged answer is a ``LinkError``."""
-        head = boardcode.compact("def _hil():\n" + _indent(self._answer_source()))
+        head = boardcode.compact("def _hil():\n" + boardcode.indent(self._answer_source()))
         code = f"{head} return _o\ntry:\n _hil()((\n{expression}\n))\nfinally:\n del _hil\n"
         return self._answer(self.repl.exec(code, timeout=timeout))
 
@@ -239,6 +233,15 @@ class Board:
         """sha256 where the board is known to have ``hashlib`` (answers need no probe: a
         board not probed yet answers by ``repr`` and Adler-32, which every board can)."""
         return self._facts is not None and self._facts.has("hashlib")
+
+    def run_helper(self, code: str | bytes, timeout: Deadline | float) -> bytes:
+        """Run our own helper: its MemoryError (7 kB heaps) is the rig's, not the product's."""
+        try:
+            return self.repl.exec(code, timeout=timeout, checked_only=True)
+        except RemoteError as exc:
+            if exc.type_name != "MemoryError":
+                raise
+            raise InfrastructureError(f"no heap for a helper: {exc.what}", where=self.name) from exc
 
     def _answer(self, out: bytes) -> Any:
         return checked.read_answer(out, self._sha, where=self.name, tail=self.transport.tail)
@@ -264,12 +267,12 @@ class Board:
     def _run_value(self, body: str, *args: Any, timeout: Deadline | float = 10.0) -> Any:
         """Run a helper that hands one value to ``_o``; return the value, checked."""
         code = helper(body, *args, answer=self._answer_source())
-        return self._answer(self.repl.exec(code, timeout=timeout))
+        return self._answer(self.run_helper(code, timeout))
 
     # -- resets ------------------------------------------------------------------------------
 
     def soft_reset(self, *, raw: bool = True, timeout: float = 10.0) -> str:
-        """Soft-reset; return the boot output. Modules, heap and mounts are gone afterwards."""
+        """Soft-reset; return the boot output (modules, heap and mounts are gone)."""
         return _text(self.repl.soft_reset(raw=raw, timeout=timeout))
 
     @action("hard_reset")
@@ -313,7 +316,7 @@ class Board:
 
     @action("rm")
     def rm(self, path: str, *, recursive: bool = False) -> None:
-        self.repl.exec(helper(boardcode.RM, self._path(path), recursive))
+        self.repl.exec(helper(boardcode.RM, self.board_path(path), recursive))
 
     def sha256(self, path: str) -> str | None:
         """Hex sha256 of a board file, None when it does not exist. Needs ``hashlib`` on the
@@ -341,11 +344,11 @@ class Board:
         """``checksum`` of several files in one exec, keyed by the paths given."""
         wanted = list(paths)
         kind = self.checksum_kind
-        local = [self._path(p) for p in wanted]
+        local = [self.board_path(p) for p in wanted]
         if kind == SHA256:
             answer = self._run_value(boardcode.SHA256, local, timeout=timeout)
         else:
-            answer = self._run_value(boardcode.ADLER32, local, ADLER_STEP, timeout=timeout)
+            answer = self._run_value(boardcode.ADLER32, local, self._adler_step, timeout=timeout)
         return {p: board_checksum(answer[q], kind) for p, q in zip(wanted, local, strict=True)}
 
     @action("get")
@@ -356,8 +359,8 @@ class Board:
         step = GET_CHUNK
         if style == checked.REPR:
             step = max(MIN_CHUNK, min(GET_CHUNK, (self.facts.mem_free or 8 * GET_CHUNK) // 64))
-        code = helper(boardcode.get_code(style, self._sha), self._path(path), step)
-        return self._answer(self.repl.exec(code, timeout=timeout))
+        code = helper(boardcode.get_code(style, self._sha), self.board_path(path), step)
+        return self._answer(self.run_helper(code, timeout))
 
     @action("put")
     def put(
@@ -368,10 +371,8 @@ class Board:
         timeout: Deadline | float | None = None,
         verify: bool = True,
     ) -> None:
-        """Write a local file (or bytes) to ``path`` on the board, replacing it atomically:
-        the data goes to ``path + TMP_SUFFIX``, is verified there, then renamed over ``path``
-        (``os.rename``; without it, micro:bit, copied on the board in one exec, which a link
-        cut cannot interrupt). A cut-off put leaves the old file, and at worst the temp file.
+        """Write a local file (or bytes) to ``path`` on the board, replacing it atomically
+        (``hil.boardput``): a put cut off midway leaves the old file, never a truncated one.
 
         ``timeout`` bounds the whole call, verification and clean-up included, and defaults to
         what the data needs at a slow 9600 baud plus margin. Each exec is also capped to what
@@ -380,64 +381,11 @@ class Board:
         """
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         deadline = as_deadline(timeout if timeout is not None else 10.0 + len(data) / SLOW_RATE)
-        encode, base64_used = self._chunk_encoder()
-        step = self.put_chunk
-        if encode is ascii_literal:
-            step = max(MIN_CHUNK, step // 3)  # up to 4 source bytes per data byte
-        target, temp = self._path(path), self._path(path + TMP_SUFFIX)
-        self.repl.note(f"put {len(data)} bytes to {target} (through {temp})")
-        opening = boardcode.PUT_OPEN.format(path=temp) + (
-            boardcode.PUT_BASE64 if base64_used else ""
-        )
-        self._put_exec(opening.encode(), deadline)
-        cleanup = (boardcode.PUT_CLOSE_BASE64 if base64_used else boardcode.PUT_CLOSE).encode()
-        try:
-            start = 0
-            while start < len(data):
-                try:
-                    self._put_exec(b"_hil_w(" + encode(data[start : start + step]) + b")", deadline)
-                except RemoteError as exc:
-                    # The heap could not hold the chunk's source (a fragmented small heap):
-                    # the statement never ran, so the same bytes go again in smaller chunks.
-                    if exc.type_name != "MemoryError" or step <= MIN_CHUNK:
-                        raise
-                    step = self._put_chunk = max(MIN_CHUNK, step // 2)
-                    self.repl.note(f"MemoryError: put chunks of {step} bytes from now on")
-                    continue
-                start += step
-        except BaseException:
-            # Best effort: close the file if the board still listens, but the error that
-            # stopped the transfer is the one to report.
-            if deadline.remaining > 0.1:
-                with contextlib.suppress(HilError):
-                    remove = helper(boardcode.RM, temp, False)
-                    limit = deadline.cap(CLEANUP_TIMEOUT)
-                    self.repl.exec(cleanup + remove.encode(), timeout=limit)
-            raise
-        self._put_exec(cleanup, deadline)
-        if verify:
-            kind = self.checksum_kind
-            got = self.checksums([path + TMP_SUFFIX], timeout=deadline)[path + TMP_SUFFIX]
-            sent = checksum(data, kind)
-            if got != sent:
-                raise LinkError(
-                    f"{path}: data corrupted in transit (on the board {got}, sent {sent})",
-                    where=self.name,
-                    tail=self.transport.tail,
-                )
-        swap = boardcode.RENAME if self.facts.has("os.rename") else boardcode.COPY
-        self.repl.exec(helper(swap, temp, target), timeout=deadline)
+        boardput.put(self, data, path, deadline, verify=verify)
 
-    def _put_exec(self, chunk: bytes, deadline: Deadline) -> None:
-        """One exec of a ``put``: within the transfer's deadline and what ``chunk`` needs."""
-        self.repl.exec(chunk, timeout=deadline.cap(EXEC_MARGIN + len(chunk) / SLOW_RATE))
-
-    def _chunk_encoder(self) -> tuple[Callable[[bytes], bytes], bool]:
-        """The densest encoding this board takes, and whether it is base64 (``_hil_a``).
-
-        8-bit literals are tried once per board (an eval of all 256 byte values); then
-        base64 where the board has ``binascii``, else ASCII-escaped literals.
-        """
+    def literal_ok(self) -> bool:
+        """Whether the board's lexer keeps 8-bit bytes in bytes literals (probed once: an eval
+        of all 256 byte values; a board that rejects it gets base64 or escaped literals)."""
         if self._literal_ok is None:
             sample = bytes(range(256))
             try:
@@ -447,11 +395,7 @@ class Board:
             self._literal_ok = back == sample
             self.repl.eight_bit_literals = self._literal_ok
             self.repl.note(f"8-bit bytes literals {'work' if self._literal_ok else 'fail'}")
-        if self._literal_ok:
-            return bytes_literal, False
-        if self.facts.has("binascii"):
-            return base64_call, True
-        return ascii_literal, False
+        return self._literal_ok
 
     @action("deploy")
     def deploy(
@@ -490,10 +434,6 @@ class Board:
             self.put(data, path)
             report.copied.append(path)
         return report
-
-
-def _indent(source: str) -> str:
-    return "".join("    " + line + "\n" for line in source.strip("\n").split("\n"))
 
 
 def _text(data: bytes) -> str:

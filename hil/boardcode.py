@@ -26,6 +26,10 @@ def helper(body: str, *args: Any, answer: str = "") -> str:
     )
 
 
+def indent(source: str) -> str:
+    return "".join("    " + line + "\n" for line in source.strip("\n").split("\n"))
+
+
 def compact(code: str) -> str:
     """One space per indentation level instead of four: a helper's source is held on the
     board's heap while it runs (checked code: as a literal too), and a micro:bit has 7 kB."""

@@ -51,14 +51,18 @@ _SHORT = {0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t", 0x5C: b"\\\\", 0x27: b"\\'"}
 WRAPPER = (
     "if 1:\n"
     " def _hil(s,n,a,b):\n"
-    "  globals().pop('_hil')\n"
+    "  globals().pop('_hil');globals().pop('_hilb',0)\n"
     "  x=1;y=0\n"
     "  for c in s:x+=c;y=(y+x)%65521\n"
     "  if len(s)!=n or x%65521!=a or y!=b:raise OSError('hil: code damaged')\n"
     "  print(end='\\x06')\n"
     "  exec(s)\n"
-    " _hil({literal},{n},{a},{b})\n"
+    " _hil({source},{n},{a},{b})\n"
 )
+#: Code longer than this travels in pieces (``pieces``): the raw REPL keeps its input line in
+#: memory while the code runs, and a checked code's literal is held once more; in pieces the
+#: line stays small and the code is held once (a micro:bit has 7 kB of heap).
+PIECE = 384
 #: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 9).
 WRAPPER_LINES = 9
 _WRAPPER_FRAMES = (
@@ -75,6 +79,17 @@ class CodeDamaged(LinkError):
     def __init__(self, what: str, *, resend_safe: bool, where: str = "", tail: bytes = b""):
         self.resend_safe = resend_safe
         super().__init__(what, where=where, tail=tail)
+
+
+class NoRoom(Exception):
+    """The board has no heap for the checked form of the code: nothing ran. ``result`` is the
+    board's answer (a ``MemoryError`` before the code's own turn; None when the code was
+    known to be too long before sending), ``stored`` whether pieces were left in ``_hilb``."""
+
+    def __init__(self, result: ExecResult | None, *, stored: bool = False) -> None:
+        self.result = result
+        self.stored = stored
+        super().__init__("no heap for the checked form of the code")
 
 
 def adler(data: bytes) -> tuple[int, int, int]:
@@ -98,14 +113,30 @@ def has_control(data: bytes) -> bool:
     return CONTROL.search(data) is not None
 
 
-def wrap(code: bytes, *, eight_bit: bool = False) -> bytes:
+def wrap(code: bytes, *, eight_bit: bool = False, stored: bool = False) -> bytes:
     """The wrapper that checks ``code`` on the board and runs it (see the module doc).
     ``eight_bit``: the board's lexer keeps bytes >= 0x80 in a bytes literal (``Board`` proves it
-    once), so they travel as they are instead of as ``\\xNN``."""
+    once), so they travel as they are instead of as ``\\xNN``. ``stored``: the code is not in
+    the wrapper but was sent before by ``pieces`` (into ``_hilb``)."""
     n, a, b = adler(code)
-    literal = bytes_literal(code) if eight_bit else code_literal(code)
-    head, tail = WRAPPER.encode().split(b"{literal}")
-    return head + literal + tail.replace(b"{n},{a},{b}", b"%d,%d,%d" % (n, a, b))
+    source = b"_hilb" if stored else _literal(code, eight_bit)
+    head, tail = WRAPPER.encode().split(b"{source}")
+    return head + source + tail.replace(b"{n},{a},{b}", b"%d,%d,%d" % (n, a, b))
+
+
+def pieces(code: bytes, *, eight_bit: bool = False, size: int = PIECE) -> list[bytes]:
+    """Small execs that store ``code`` in ``_hilb`` (a list of pieces) for
+    ``wrap(stored=True)``; each must answer with nothing at all (else the transfer was damaged:
+    nothing ran)."""
+    parts = [_literal(code[i : i + size], eight_bit) for i in range(0, len(code), size)]
+    out = [b"_hilb=[" + parts[0] + b"]"] + [b"_hilb.append(" + p + b")" for p in parts[1:]]
+    # joined by the last piece, so that the pieces are free again before the code compiles
+    out[-1] += b"\n_hilb=b''.join(_hilb)"
+    return out
+
+
+def _literal(code: bytes, eight_bit: bool) -> bytes:
+    return bytes_literal(code) if eight_bit else code_literal(code)
 
 
 def unwrap(result: ExecResult, *, where: str = "", tail: bytes = b"") -> ExecResult:
@@ -119,8 +150,10 @@ def unwrap(result: ExecResult, *, where: str = "", tail: bytes = b"") -> ExecRes
     own = all(f.group(1) == "<stdin>" and 1 <= int(f.group(2)) <= WRAPPER_LINES for f in frames)
     if not result.stdout and own and text.rstrip().splitlines()[-1:] and not result.soft_reset:
         error = RemoteError.from_traceback(text, where=where, tail=tail)
-        if error.type_name in ("MemoryError", "KeyboardInterrupt"):
-            return ExecResult(b"", result.stderr)  # the code did not run, for that reason
+        if error.type_name == "MemoryError":
+            raise NoRoom(ExecResult(b"", result.stderr))
+        if error.type_name == "KeyboardInterrupt":
+            return ExecResult(b"", result.stderr)  # the code did not run: interrupted
         return _raise(
             f"code damaged on the way to the board ({error.type_name})", True, where, tail
         )

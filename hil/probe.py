@@ -211,7 +211,10 @@ def probe(board: Board, *, timeout: float = 20.0) -> BoardFacts:
     """Ask the board once (one exec) what it has; see ``BoardFacts``."""
     repl = board.repl
     repl.note("probe what the board has")
-    out = repl.exec(PROBE_SOURCE, timeout=timeout)
+    try:
+        out = repl.exec(PROBE_SOURCE, timeout=timeout)
+    except RemoteError as exc:  # our own code: whatever it raised is the rig's problem
+        raise ProtocolError(f"the probe failed on the board: {exc.what}", where=board.name) from exc
     return parse_facts(
         out.decode("utf-8", "replace"),
         mem_free=measure_heap(board),

@@ -81,14 +81,15 @@ class CodeSender:
         deadline: Deadline,
         *,
         wait: bool = True,
-        wrap: Callable[[bytes], bytes] | None = None,
-        must_wrap: bool = False,
+        plain_form: Callable[[bytes], bytes] | None = None,
+        paste_form: Callable[[bytes], bytes] | None = None,
     ) -> Sent:
         """Hand the code to the board by raw-paste, or plain raw when raw-paste is unavailable.
         With ``wait`` False the board's acknowledgement of the end of the code is not read.
 
-        ``wrap`` gives the checked form of the code: always used on plain raw (no flow control:
-        bytes may be lost), and by raw-paste when ``must_wrap`` (code with control bytes).
+        ``plain_form`` and ``paste_form`` turn the code into what is sent that way (the checked
+        form of ``hil.checked``: on plain raw always, as it has no flow control; by raw-paste
+        for code holding control bytes); ``Sent.wrapped`` says whether one was used.
 
         An unexpected answer to the raw-paste request may just mean the board is not where we
         think (it was reset behind our back): re-synchronise once before concluding that the
@@ -103,9 +104,8 @@ class CodeSender:
             head = t.read_exact(2, deadline=deadline.cap(s.reply_timeout))
             if head == b"R\x01":
                 self.raw_paste = True
-                wrapped = must_wrap and wrap is not None
-                payload = wrap(data) if wrapped and wrap is not None else data
-                return Sent(self._paste(payload, deadline, wait=wait), wrapped)
+                payload = paste_form(data) if paste_form is not None else data
+                return Sent(self._paste(payload, deadline, wait=wait), paste_form is not None)
             if head == b"R\x00":
                 s.note("raw-paste refused: plain raw REPL for this connection")
                 self.raw_paste = False
@@ -125,8 +125,8 @@ class CodeSender:
                 continue
             s.note("firmware predates raw-paste: plain raw REPL for this connection")
             self.raw_paste = False
-        self.plain(wrap(data) if wrap is not None else data, deadline, wait=wait)
-        return Sent(False, wrap is not None)
+        self.plain(plain_form(data) if plain_form is not None else data, deadline, wait=wait)
+        return Sent(False, plain_form is not None)
 
     def _expect_prompt_after_refusal(self, deadline: Deadline) -> None:
         """After ``R\\x00`` a board prints ``>``; tolerate one that does not."""

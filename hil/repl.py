@@ -33,21 +33,20 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from hil import checked
+from hil import checked, replrun
 from hil.deadline import Deadline, as_deadline
 from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError
-from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender, Sent
+from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender
 from hil.replparse import (
     Exchange,
     ExecResult,
     Uncooker,
-    is_compile_error,
     observed_as,
     parse_value,
     summary,
     uncook,
 )
-from hil.replread import SOFT_REBOOT, collect
+from hil.replread import SOFT_REBOOT
 from hil.transcript import Direction
 from hil.transport import Transport
 
@@ -111,6 +110,9 @@ class Repl:
         #: The board's lexer keeps 8-bit bytes in bytes literals (``Board`` sets it once proven):
         #: checked code then travels denser.
         self.eight_bit_literals = False
+        #: Longest code sent checked on a plain raw link (``Board`` sets it from the free
+        #: heap); None: no limit.
+        self.check_limit: int | None = None
         #: Called after each exchange (exec, soft reset, friendly input) with an ``Exchange``.
         self.observers: list[Callable[[Exchange], None]] = []
 
@@ -237,6 +239,10 @@ class Repl:
         """The board's answer ended at its raw prompt."""
         self.mode = Mode.RAW
 
+    def forget_mode(self) -> None:
+        """The board is busy with our input: not at a prompt."""
+        self.mode = Mode.UNKNOWN
+
     def _ensure_raw(self, deadline: Deadline | None = None) -> None:
         if self.mode is not Mode.RAW:
             self.enter_raw(None if deadline is None else deadline.cap(self.enter_timeout))
@@ -250,8 +256,13 @@ class Repl:
         *,
         timeout: Deadline | float = 10.0,
         on_output: Callable[[bytes], None] | None = None,
+        checked_only: bool = False,
     ) -> ExecResult:
         """Run code in the raw REPL and return its stdout and stderr (uncooked).
+
+        On a link without flow control the code travels checked (``hil.checked``); where the
+        board has no heap for that (about one more copy of the code), it is sent again as it
+        is, noted in the transcript, unless ``checked_only`` (then the ``MemoryError`` stands).
 
         ``on_output`` receives stdout as it arrives (then ``ExecResult.stdout`` is empty: a
         streamed program may print more than fits in memory). Never raises for the board's
@@ -266,7 +277,7 @@ class Repl:
             self.note(f"exec {summary(data)}")
             self.mode = Mode.UNKNOWN  # until the prompt is back
             try:
-                return self._run(data, deadline, on_output)
+                return replrun.run(self, data, deadline, on_output, checked_only)
             except checked.CodeDamaged as exc:
                 # a damaged transfer may have left a remnant that the board answers later:
                 # re-synchronise before anything else is sent
@@ -284,40 +295,18 @@ class Repl:
                 ) from exc
         raise AssertionError("unreachable")
 
-    def _run(
-        self, data: bytes, deadline: Deadline, on_output: Callable[[bytes], None] | None
-    ) -> ExecResult:
-        """Send the code (checked where the link needs it) and read its answer."""
-        sent = self.sender.send(
-            data, deadline, wrap=self._wrap, must_wrap=checked.has_control(data)
-        )
-        marked = checked.MarkFilter(on_output) if on_output is not None else None
-        sink = marked.feed if marked is not None else None
-        result = collect(self, deadline, sink if sent.wrapped else on_output)
-        if sent.aborted and not is_compile_error(result):
-            # The board stopped reading mid-paste for a reason other than the code itself:
-            # the code never ran, so sending it again the plain way is safe.
-            self.note("raw-paste aborted by the board: plain raw REPL for this connection")
-            self.sender.raw_paste = False
-            self.mode = Mode.UNKNOWN
-            self.sender.plain(self._wrap(data), deadline)
-            sent = Sent(False, True)
-            result = collect(self, deadline, sink)
-        if not sent.wrapped:
-            return result
-        if marked is not None:
-            result = ExecResult(marked.head, result.stderr, result.soft_reset)
-        return checked.unwrap(result, where=self.where, tail=self.transport.tail)
-
     def exec(
         self,
         code: str | bytes,
         *,
         timeout: Deadline | float = 10.0,
         on_output: Callable[[bytes], None] | None = None,
+        checked_only: bool = False,
     ) -> bytes:
         """Run code; return its stdout; raise ``RemoteError`` if it raised on the board."""
-        result = self.exec_raw(code, timeout=timeout, on_output=on_output)
+        result = self.exec_raw(
+            code, timeout=timeout, on_output=on_output, checked_only=checked_only
+        )
         error = result.error(where=self.where)
         if error is not None:
             raise error
@@ -336,9 +325,6 @@ class Repl:
                 f"eval({summary(expr, 60)}) did not return a literal: {exc}", where=self.where
             ) from exc
 
-    def _wrap(self, data: bytes) -> bytes:
-        return checked.wrap(data, eight_bit=self.eight_bit_literals)
-
     @observed_as("launch")
     def launch(self, code: str | bytes, *, timeout: Deadline | float = 5.0) -> None:
         """Send code and do not wait for it to finish (``machine.reset()``, a server loop).
@@ -354,9 +340,9 @@ class Repl:
         self._ensure_raw(deadline)
         self.note(f"launch {summary(data)}")
         self.mode = Mode.UNKNOWN
-        sent = self.sender.send(
-            data, deadline, wait=False, wrap=self._wrap, must_wrap=checked.has_control(data)
-        )
+        own = replrun.own_form(self)
+        wrap = own if checked.has_control(data) else None
+        sent = self.sender.send(data, deadline, wait=False, plain_form=own, paste_form=wrap)
         if sent.aborted:
             return  # the board aborted the paste: it answers with an error report, not an ack
         ack = b"\x04" if self.sender.raw_paste else b"OK"

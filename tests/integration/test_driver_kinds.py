@@ -88,6 +88,7 @@ def test_long_output(board: Board) -> None:
 
 def test_long_code_goes_the_way_the_firmware_takes(board: Board, kind: str) -> None:
     code = "x = " + repr("z" * 1500) + "\nprint(len(x))\ndel x"
+    # (on the plain link of the micro:bit, code this long goes unchecked: see hil.replrun)
     assert board.exec(code) == "1500\n"
     # the micro:bit answers the raw-paste request with its raw banner: plain raw from then on
     assert board.repl.raw_paste is (kind == "unix")

@@ -110,7 +110,9 @@ class ScriptedRepl:
     def note(self, text: str) -> None:
         pass
 
-    def exec(self, code: str | bytes, *, timeout: Deadline | float = 10.0) -> bytes:
+    def exec(
+        self, code: str | bytes, *, timeout: Deadline | float = 10.0, checked_only: bool = False
+    ) -> bytes:
         data = code.encode() if isinstance(code, str) else code
         budget = as_deadline(timeout)
         self.budgets.append((data, budget.remaining))

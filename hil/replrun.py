@@ -1,0 +1,115 @@
+"""Running one piece of code: how it is sent (raw-paste or plain raw, checked or not) and how
+its answer is read back as the code's own.
+
+Why apart from ``hil.repl``: this is the decision table of issue 13's "what crosses the wire
+is right, or fails as what it is", in one place:
+
+* raw-paste (flow control): the code as it is; code holding control bytes checked
+  (``hil.checked.wrap``), since the raw REPL would act on them;
+* plain raw (no flow control: bytes can be lost): always checked; code longer than
+  ``checked.PIECE`` goes ahead in pieces (``checked.pieces``) so that the board's input line
+  stays small; the wrapper proves the code arrived whole before it runs it;
+* a board without the heap for the checked form (about one more copy of the code: code longer
+  than ``Repl.check_limit``, a sixth of the free heap once the board is probed, else
+  ``UNKNOWN_HEAP_LIMIT``; or a ``MemoryError`` before the code's turn): the code goes
+  unchecked, noted in the transcript, unless the caller insists (``checked_only``: the
+  framework's own helpers and ``put`` chunks, whose ``MemoryError`` then stands, so that
+  ``put`` can halve its chunks). Unchecked code on a lossy link is the one case left in which
+  a lost byte can still look like the product's fault;
+* a raw-paste the board aborted for another reason than the code itself: sent again plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from hil import checked
+from hil.deadline import Deadline
+from hil.rawpaste import Sent
+from hil.replparse import ExecResult, is_compile_error
+from hil.replread import collect
+
+if TYPE_CHECKING:
+    from hil.repl import Repl
+
+Sink = Callable[[bytes], None]
+#: Longest code sent checked on a plain raw link while the board's heap is unknown (boards
+#: without raw-paste are old firmware on small chips: a micro:bit has 7 kB).
+UNKNOWN_HEAP_LIMIT = 1024
+
+
+def run(
+    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool
+) -> ExecResult:
+    """Send ``data`` and read its answer (see the module doc); raises ``CodeDamaged``."""
+    control = checked.has_control(data)
+    try:
+        return _run_checked(repl, data, deadline, on_output, checked_only)
+    except checked.NoRoom as exc:
+        if exc.result is not None and (checked_only or control):
+            return exc.result
+        if exc.stored:
+            repl.sender.plain(b"globals().pop('_hilb',0)", deadline)  # what pieces left
+            collect(repl, deadline, None)
+    repl.note("code too long for the board's heap to check: sent unchecked")
+    repl.sender.plain(data, deadline)
+    return collect(repl, deadline, on_output)
+
+
+def own_form(repl: Repl) -> Callable[[bytes], bytes]:
+    """The checked form of short code, as this board's lexer takes it."""
+    return lambda code: checked.wrap(code, eight_bit=repl.eight_bit_literals)
+
+
+def _run_checked(
+    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool
+) -> ExecResult:
+    sent = repl.sender.send(
+        data,
+        deadline,
+        plain_form=lambda code: _plain_form(repl, code, deadline, checked_only),
+        paste_form=own_form(repl) if checked.has_control(data) else None,
+    )
+    marked = checked.MarkFilter(on_output) if on_output is not None else None
+    sink = marked.feed if marked is not None else None
+    result = collect(repl, deadline, sink if sent.wrapped else on_output)
+    if sent.aborted and not is_compile_error(result):
+        # The board stopped reading mid-paste for a reason other than the code itself: the
+        # code never ran, so sending it again the plain way is safe.
+        repl.note("raw-paste aborted by the board: plain raw REPL for this connection")
+        repl.sender.raw_paste = False
+        repl.forget_mode()
+        repl.sender.plain(_plain_form(repl, data, deadline, checked_only), deadline)
+        sent = Sent(False, True)
+        result = collect(repl, deadline, sink)
+    if not sent.wrapped:
+        return result
+    if marked is not None:
+        result = ExecResult(marked.head, result.stderr, result.soft_reset)
+    return checked.unwrap(result, where=repl.where, tail=repl.transport.tail)
+
+
+def _plain_form(repl: Repl, data: bytes, deadline: Deadline, checked_only: bool) -> bytes:
+    """Checked code for a plain raw link; long code goes ahead in pieces. Code too long for
+    the board's heap to check raises ``NoRoom`` before anything is sent."""
+    limit = repl.check_limit if repl.check_limit is not None else UNKNOWN_HEAP_LIMIT
+    if len(data) > limit and not checked_only and not checked.has_control(data):
+        raise checked.NoRoom(None)
+    if len(data) <= checked.PIECE:
+        return own_form(repl)(data)
+    for piece in checked.pieces(data, eight_bit=repl.eight_bit_literals):
+        repl.sender.plain(piece, deadline)
+        result = collect(repl, deadline, None)
+        repl.forget_mode()  # the code is still on its way
+        if result.stdout or result.stderr or result.soft_reset:
+            error = result.error(where=repl.where)
+            if error is not None and error.type_name == "MemoryError":
+                raise checked.NoRoom(result, stored=True)  # no room for the code: nothing ran
+            raise checked.CodeDamaged(
+                f"code damaged on the way to the board (a piece answered {result!r:.120})",
+                resend_safe=True,
+                where=repl.where,
+                tail=repl.transport.tail,
+            )
+    return checked.wrap(data, stored=True)
