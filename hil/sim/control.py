@@ -134,7 +134,8 @@ class SimControl:
         return Path(self.request("bootloader")["drive"])
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
-        """Wait until the board has booted to its prompt (polling its state)."""
+        """Wait until the board has booted to its prompt (polling its state); a board whose
+        host gave up on it ("crashed") fails at once: only a reset or power cycle revives it."""
         last: dict[str, Any] = {}
 
         def ready() -> dict[str, Any] | None:
@@ -143,9 +144,11 @@ class SimControl:
                 last = self.status()
             except SimError:
                 last = {}
-            return last if last.get("state") == "ready" else None
+            return last if last.get("state") in ("ready", "crashed") else None
 
         status = wait_for(ready, timeout)
+        if status is not None and status["state"] == "crashed":
+            raise SimError("the board crashed while booting (see server.log)", where=self.name)
         if status is not None:
             return status
         raise SimError(

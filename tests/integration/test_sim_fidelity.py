@@ -8,11 +8,15 @@ mpremote's SerialTransport is the client (an outside implementation of the raw R
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from mpremote.transport_serial import SerialTransport
 
+from hil.errors import SimError
 from hil.sim import SimBoard
 
 
@@ -123,4 +127,18 @@ def test_microbit_power_switch_does_not_plug_a_pulled_cable_in(microbit_board) -
     control.replug()
     assert control.status()["state"] == "off"  # the switch is off: the cable alone starts nothing
     control.power(True)
+    control.wait_ready(30)
+
+
+def test_wait_ready_fails_at_once_on_a_crashed_board(virtual_board: SimBoard, wait_until) -> None:
+    """The host gives a board up after repeated crashes; waiting for it to boot is then futile."""
+    control = virtual_board.control
+    for _ in range(3):
+        pid = wait_until(lambda: control.status()["pid"], 30, "an interpreter")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda p=pid: control.status()["pid"] != p, 30, "the host to notice")
+    wait_until(lambda: control.status()["state"] == "crashed", 30, "the board to be given up")
+    with pytest.raises(SimError, match="crashed while booting"):
+        control.wait_ready(60)  # at once, not "not ready within 60s" at the end
+    control.reset()  # the reset button revives it
     control.wait_ready(30)
