@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,15 +40,32 @@ def split_value(value: str) -> tuple[str, str]:
     return address, place
 
 
-def place_resources(value: str, *, where: str) -> list[Resource]:
-    """The resources of the place named by a ``labgrid:`` value, as the coordinator has them."""
+def place_resources(value: str, *, where: str, held: bool = False) -> list[Resource]:
+    """The resources of the place named by a ``labgrid:`` value, as the coordinator has them.
+
+    ``held``: refuse unless this process may use the place now: it holds it (or a person holds
+    it through labgrid's own client). A run whose lease was taken back must not reconnect to a
+    board that is another run's now.
+    """
     from hil.labgrid.client import Coordinator
+    from hil.labgrid.holder import parse_holder
 
     address, place = split_value(value)
     with Coordinator(address, name=f"{os.uname().nodename}/hil-resolve-{os.getpid()}") as session:
         info = session.places().get(place)
         if info is None:
             raise LinkError(f"the coordinator has no place {place!r}", where=where)
+        if held:
+            holder = parse_holder(info.acquired)
+            if info.acquired is None:
+                raise LinkError("the place is not acquired (our lease ended)", where=where)
+            if holder is not None and (holder.pid, holder.host) != (
+                os.getpid(),
+                socket.gethostname(),
+            ):
+                raise LinkError(
+                    f"the place is held by {info.acquired}, not by this process", where=where
+                )
         return session.place_resources(info)
 
 
@@ -91,7 +109,7 @@ def _power_port(entry: Any) -> Resource:
         raise ConfigError(f"the labgrid drivers need a labgrid: port, not {entry.port!r}")
     found = [
         r
-        for r in place_resources(spec.value, where=entry.id)
+        for r in place_resources(spec.value, where=entry.id, held=True)
         if r.cls == "NetworkPowerPort" and r.avail
     ]
     if not found:

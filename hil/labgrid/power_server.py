@@ -23,7 +23,6 @@ class PowerServer:
 
     def __init__(self, boards: list[Path], host: str = "127.0.0.1", port: int = 0) -> None:
         self.boards = list(boards)
-        self.state = [True] * len(self.boards)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,8 +41,14 @@ class PowerServer:
 
             def do_GET(self) -> None:
                 index = self._index()
-                if index is not None:
-                    self._reply(200, b"1" if server.state[index] else b"0")
+                if index is None:
+                    return
+                try:
+                    on = server.powered(index)
+                except HilError as error:
+                    self._reply(500, str(error).encode())
+                    return
+                self._reply(200, b"1" if on else b"0")
 
             def do_PUT(self) -> None:
                 index = self._index()
@@ -72,7 +77,12 @@ class PowerServer:
         from hil.sim.control import SimControl
 
         SimControl(self.boards[index]).power(on)
-        self.state[index] = on
+
+    def powered(self, index: int) -> bool:
+        """The board's own word on its power (its control socket), not what we last set."""
+        from hil.sim.control import SimControl
+
+        return bool(SimControl(self.boards[index]).status()["powered"])
 
     @property
     def url(self) -> str:

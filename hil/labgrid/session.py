@@ -81,7 +81,7 @@ class LabSession:
         except BaseException:
             coordinator.close()
             raise
-        quarantine = PlaceQuarantine(coordinator, worker=worker)
+        quarantine = PlaceQuarantine(coordinator, worker=worker, holder=str(holder))
         manager = PlaceLeaseManager(
             coordinator, rack.boards, holder, quarantine=quarantine, owner_pid=owner_pid
         )

@@ -221,6 +221,8 @@ def test_power_cycle_through_the_network_power_port(fresh: testlab.Lab) -> None:
     from hil.rack import Selector, resolve_port
 
     board_id = fresh.boards[1]
+    control = fresh.hosts[0].sims.boards[1].control
+    boots = control.status()["boots"]
     session = LabSession.open(fresh.address, run="power", worker=None, owner_pid=None)
     try:
         lease = session.manager.acquire(Selector(id=board_id), timeout=20)
@@ -235,6 +237,7 @@ def test_power_cycle_through_the_network_power_port(fresh: testlab.Lab) -> None:
             power.cycle(link, timeout=20)
             assert link.eval("1 + 1") == 2
             assert link.eval("getattr(__import__('builtins'), '_hil_mark', None)") is None
+            assert control.status()["boots"] > boots  # the board itself says it booted again
         lease.release()
     finally:
         session.close()

@@ -1,0 +1,105 @@
+"""The parts of the labgrid lab that need no coordinator: a rack entry as place tags and back, a
+selector as a reservation filter, holder names, the power server of virtual boards (a real HTTP
+server driving a real virtual board's power switch, through labgrid's own ``rest`` backend)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from hil.errors import ConfigError
+from hil.labgrid.holder import holder_name, parse_holder
+from hil.labgrid.places import remote_entry
+from hil.labgrid.tags import board_of, place_tags, reservation_filter
+from hil.rack import Selector, rack_from_data
+
+RACK = {
+    "boards": [
+        {
+            "id": "esp32-a",
+            "port": "/dev/ttyUSB0",
+            "platform": "esp32",
+            "tags": ["Wi-Fi", "lab 2"],
+            "reset": "dtr-rts",
+            "power": ["uhubctl", "-a", "cycle", "-p", "2"],
+            "baudrate": 460800,
+            "capabilities": {
+                "features": ["wifi"],
+                "sd": {"driver": "sdcard-spi", "spi": 1, "pins": {"cs": 5, "sck": "X5"}},
+            },
+        },
+        {"id": "vb0", "port": "sim:/tmp/nowhere/vb0", "platform": "unix", "reset": "sim"},
+    ]
+}
+
+
+def test_a_rack_entry_survives_the_trip_through_place_tags() -> None:
+    entry = rack_from_data(RACK).boards[0]
+    tags = place_tags(entry)
+    assert tags["platform"] == "esp32" and tags["board"] == "esp32-a"
+    assert tags["tag_wi_fi"] == "1" and tags["tag_lab_2"] == "1"
+    assert tags["cap_wifi"] == "1" and tags["cap_sd"] == "1"
+    assert tags["reset"] == "dtr-rts" and tags["power"] == "command"
+    back = board_of("esp32-a", tags, "labgrid:127.0.0.1:20408/esp32-a")
+    assert back.port == "labgrid:127.0.0.1:20408/esp32-a"
+    for field in ("platform", "tags", "capabilities", "reset", "power", "baudrate", "firmware"):
+        assert getattr(back, field) == getattr(entry, field), field
+
+
+def test_a_virtual_board_is_offered_with_the_drivers_of_another_host() -> None:
+    entry = remote_entry(rack_from_data(RACK).boards[1])
+    assert entry.reset.name == "machine.reset"
+    assert entry.power is not None and entry.power.name == "labgrid"
+    assert entry.flasher is None
+
+
+def test_a_place_that_is_not_ours_is_a_one_line_error() -> None:
+    with pytest.raises(ConfigError, match="place has no hil_entry tag"):
+        board_of("x", {"platform": "esp32"}, "labgrid:127.0.0.1:1/x")
+    with pytest.raises(ConfigError, match="bad hil_entry tag"):
+        board_of("x", {"hil_entry": "{not json"}, "labgrid:127.0.0.1:1/x")
+
+
+def test_a_selector_becomes_a_reservation_filter() -> None:
+    wanted = reservation_filter(Selector(platform="esp32", tags=frozenset({"Wi-Fi"}), id="a"))
+    assert wanted == {"hil": "ready", "platform": "esp32", "tag_wi_fi": "1", "name": "a"}
+    # capabilities may come from the probe: never a filter
+    assert reservation_filter(Selector(capabilities=frozenset({"sd"}))) == {"hil": "ready"}
+
+
+def test_holder_names_say_host_and_pid_and_whether_the_holder_is_gone() -> None:
+    name = holder_name(run="8f2a-01", worker="gw3")
+    assert str(name) == f"{socket.gethostname()}/hil-{os.getpid()}-8f2a01-gw3"
+    parsed = parse_holder(str(name))
+    assert parsed == name and parsed.is_alive() is True
+    gone = parse_holder(f"{socket.gethostname()}/hil-999999999-x-main")
+    assert gone is not None and gone.is_alive() is False
+    elsewhere = parse_holder("other-host/hil-1-x-main")
+    assert elsewhere is not None and elsewhere.is_alive() is None  # cannot tell: never a guess
+    assert parse_holder("ci-3/jenkins") is None  # a person's labgrid-client: not ours
+
+
+def test_power_server_switches_a_virtual_board_through_labgrids_rest_backend(
+    tmp_path: Path,
+) -> None:
+    rest = pytest.importorskip("labgrid.driver.power.rest", reason="labgrid is not installed")
+    import hil.sim
+    from hil.labgrid.power_server import PowerServer
+
+    run = hil.sim.start(tmp_path / "sim", 1, usb="uart")
+    server = PowerServer([run.boards[0].directory]).start()
+    try:
+        assert rest.power_get(server.url, None, 0) is True
+        rest.power_set(server.url, None, 0, False)
+        assert rest.power_get(server.url, None, 0) is False
+        assert run.boards[0].control.status()["powered"] is False
+        rest.power_set(server.url, None, 0, True)
+        assert rest.power_get(server.url, None, 0) is True
+        with pytest.raises(Exception, match="404"):
+            rest.power_set(server.url, None, 5, True)
+    finally:
+        server.stop()
+        run.stop()
