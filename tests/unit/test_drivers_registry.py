@@ -234,7 +234,7 @@ def test_an_unknown_driver_in_a_rack_file_is_one_line_naming_file_board_and_fiel
 
     assert str(info.value).startswith(
         "rack.toml: board 'esp-1': field 'power': unknown power driver 'rellay' "
-        "(known: command, relay, sim)"
+        "(known: command, labgrid, relay, sim)"
     )
 
 
