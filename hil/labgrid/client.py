@@ -235,6 +235,9 @@ class Coordinator:
     # --- unary calls ------------------------------------------------------------------------
 
     def _call(self, method: str, **fields: Any) -> Any:
+        # once the session is known lost (keepalive: within seconds), fail at once rather than
+        # make every later test wait out a call's deadline against a coordinator that is gone
+        self._check_stream()
         request = getattr(self._pb, f"{method}Request")(**fields)
         try:
             return getattr(self._stub, method)(request, timeout=self.timeout)

@@ -103,3 +103,32 @@ def test_power_server_switches_a_virtual_board_through_labgrids_rest_backend(
     finally:
         server.stop()
         run.stop()
+
+
+def test_exporter_config_of_usb_boards_and_virtual_ones(tmp_path: Path) -> None:
+    """A device path becomes a RawSerialPort, a USB serial number a USBSerialPort matched by
+    udev; a virtual board (a real one, started here) its pty plus a rest NetworkPowerPort."""
+    import hil.sim
+    from hil.labgrid.exporter import exporter_config
+    from hil.rack import Board
+
+    run = hil.sim.start(tmp_path / "sim", 1, usb="uart")
+    try:
+        boards = (
+            Board(id="pico-1", port="/dev/ttyACM0", platform="rp2", baudrate=115200),
+            Board(id="esp-2", port="usb-serial:0001A2B3", platform="esp32", baudrate=460800),
+            Board(id="vb", port=f"sim:{run.boards[0].directory}", platform="unix"),
+        )
+        config = exporter_config(boards, "http://10.1.0.2:8080/power/{index}/value")
+    finally:
+        run.stop()
+    assert config["pico-1"] == {"RawSerialPort": {"port": "/dev/ttyACM0", "speed": 115200}}
+    assert config["esp-2"] == {
+        "USBSerialPort": {"match": {"ID_SERIAL_SHORT": "0001A2B3"}, "speed": 460800}
+    }
+    assert config["vb"]["RawSerialPort"]["port"].startswith("/dev/pts/")
+    assert config["vb"]["NetworkPowerPort"] == {
+        "model": "rest",
+        "host": "http://10.1.0.2:8080/power/{index}/value",
+        "index": 0,
+    }
