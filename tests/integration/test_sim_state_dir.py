@@ -36,11 +36,13 @@ def start_default(temp: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def temp(tmp_path: Path):
-    """A temp directory of the test's own; any server started in its default dir is stopped."""
+    """A temp directory of the test's own; a server started in it (its default state directory
+    or ``own``) is stopped afterwards, pass or fail."""
     top = tmp_path / "tmp"
     top.mkdir()
     yield top
-    hil.sim.stop(top / f"mpy-hil-sim-{os.getuid()}")
+    for state in (top / f"mpy-hil-sim-{os.getuid()}", top / "own"):
+        hil.sim.stop(state)
 
 
 def planted(state: Path, victim: Path) -> None:
