@@ -22,7 +22,7 @@ from hil import recovery
 from hil.board import Board as BoardLink
 from hil.errors import BoardQuarantined, ConfigError, FlashError, HilError, InfrastructureError
 from hil.rack import Board, Lease, LeaseManager, Rack, Selector, default_lock_dir, resolve_port
-from hil.rack.quarantine import Quarantine
+from hil.rack.quarantine import Quarantine, prune_run_dirs
 from hil.transcript import Transcript
 
 log = logging.getLogger("hil")
@@ -74,6 +74,9 @@ class Harness:
         self.run_id = run_id
         self.worker = worker
         lock_dir = lock_dir or (Path(rack.lock_dir) if rack.lock_dir else default_lock_dir())
+        if worker is None:  # once per run (not per xdist worker): old runs' records go
+            with contextlib.suppress(OSError):
+                prune_run_dirs(lock_dir)
         self.quarantine = Quarantine.for_run(lock_dir, run_id, worker=worker)
         self.manager = LeaseManager(
             rack.boards,
