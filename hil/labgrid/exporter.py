@@ -65,7 +65,14 @@ def exporter_config(boards: tuple[Board, ...], power_url: str | None) -> dict[st
             }
         elif spec.kind == "sim":
             # labgrid wants the device itself (/dev/pts/N), not the board's symlink to it
-            device = os.path.realpath(port_driver(spec).resolve(where=board.id))
+            driver = port_driver(spec)
+            device = os.path.realpath(driver.resolve(where=board.id))
+            if driver.control().status().get("usb") == "native":  # type: ignore[attr-defined]
+                log.warning(
+                    "%s: a native-USB virtual board gets a new port on every power cycle, which "
+                    "an exported RawSerialPort cannot follow: start it with --usb uart",
+                    board.id,
+                )
             group["RawSerialPort"] = {"port": device, "speed": board.baudrate}
             if power_url is not None:
                 group["NetworkPowerPort"] = {
