@@ -13,19 +13,20 @@ whole call, clean-up included.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hil import boardcode
 from hil.boardcode import helper
 from hil.deadline import Deadline
 from hil.encoding import ascii_literal, base64_call, bytes_literal, checksum
-from hil.errors import HilError, LinkError, RemoteError
+from hil.errors import HilError, InfrastructureError, LinkError, RemoteError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from hil.board import Board
 
+#: Literals shorter than this are interned by MicroPython's parser, for good.
+SHORT = 16
 #: Fewest file bytes per ``put`` exec.
 MIN_CHUNK = 64
 #: Bytes per second ``put`` budgets for: a quarter of 9600 baud (raw-paste flow control, the
@@ -53,17 +54,22 @@ def put(board: Board, data: bytes, path: str, deadline: Deadline, *, verify: boo
     try:
         start = 0
         while start < len(data):
+            end = _chunk_end(start, step, len(data))
             try:
-                _exec(board, b"_hil_w(" + encode(data[start : start + step]) + b")", deadline)
+                _exec(board, b"_hil_w(" + _chunk(encode, data[start:end]) + b")", deadline)
             except RemoteError as exc:
                 # The heap could not hold the chunk's source (a fragmented small heap): the
                 # statement never ran, so the same bytes go again in smaller chunks.
-                if exc.type_name != "MemoryError" or step <= MIN_CHUNK:
+                if exc.type_name != "MemoryError":
                     raise
+                if step <= MIN_CHUNK:  # the board has no heap left for our chunks
+                    raise InfrastructureError(
+                        f"no heap for put chunks of {step} bytes: {exc.what}", where=board.name
+                    ) from exc
                 step = board.put_chunk = max(MIN_CHUNK, step // 2)
                 board.repl.note(f"MemoryError: put chunks of {step} bytes from now on")
                 continue
-            start += step
+            start = end
     except BaseException:
         # Best effort, within what is left of the call: close and remove the temp file if the
         # board still listens; the error that stopped the transfer is the one to report.
@@ -85,6 +91,25 @@ def put(board: Board, data: bytes, path: str, deadline: Deadline, *, verify: boo
             )
     swap = boardcode.RENAME if board.facts.has("os.rename") else boardcode.COPY
     board.run_helper(helper(swap, temp, target), deadline)
+
+
+def _chunk_end(start: int, step: int, size: int) -> int:
+    """Where the chunk from ``start`` ends: ``step`` bytes, or the rest split in two when the
+    last chunk would be short (MicroPython interns short literals for good: a unique one per
+    put would leak heap on a small board)."""
+    rest = size - start
+    if rest <= step:
+        return size
+    if rest < step + SHORT:
+        return start + rest // 2
+    return start + step
+
+
+def _chunk(encode: Callable[[bytes], bytes], data: bytes) -> bytes:
+    """A chunk's source; a short one as a tuple of numbers (never interned)."""
+    if len(data) < SHORT:
+        return b"bytes((%s,))" % b",".join(b"%d" % c for c in data)
+    return encode(data)
 
 
 def _exec(board: Board, chunk: bytes, deadline: Deadline) -> None:

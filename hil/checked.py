@@ -128,6 +128,9 @@ def pieces(code: bytes, *, eight_bit: bool = False, size: int = PIECE) -> list[b
     """Small execs that store ``code`` in ``_hilb`` (a list of pieces) for
     ``wrap(stored=True)``; each must answer with nothing at all (else the transfer was damaged:
     nothing ran)."""
+    count = -(-len(code) // size)
+    size = -(-len(code) // count)  # even pieces: no short last one (short literals are
+    # interned by MicroPython for good: each unique one would leak a little heap)
     parts = [_literal(code[i : i + size], eight_bit) for i in range(0, len(code), size)]
     out = [b"_hilb=[" + parts[0] + b"]"] + [b"_hilb.append(" + p + b")" for p in parts[1:]]
     # joined by the last piece, so that the pieces are free again before the code compiles

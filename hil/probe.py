@@ -44,7 +44,12 @@ FEATURES = (
 
 #: The board side. Short names, one-space indents and no big literals: it must compile on a
 #: 7 kB heap. ``h(name, module, *attrs)`` records ``name`` when the module has every attr.
-PROBE_SOURCE = """\
+#: Two execs, each under a kilobyte: on a link without flow control each travels checked
+#: (``hil.checked``), which needs heap for a second copy of the code. The first prints the
+#: platform, version, ``os.uname()`` and the features found by import; the second the
+#: filesystem and SD card facts.
+PROBE_SOURCES = (
+    """\
 def _hil():
  import sys
  f=[]
@@ -68,6 +73,15 @@ def _hil():
  u={}
  try:u=dict(zip(('sysname','nodename','release','version','machine'),os.uname()))
  except Exception:pass
+ i=sys.implementation
+ print(repr((sys.platform,i.name,tuple(i.version),u,f)))
+try:_hil()
+finally:del _hil
+""",
+    """\
+def _hil():
+ import os
+ f=[]
  n='_hilprobe.tmp'
  try:
   w=open(n,'wb');w.write(b'h');w.close()
@@ -95,11 +109,13 @@ def _hil():
    import pyb
    if pyb.SDCard().present():s=('pyb.SDCard',None,None)
   except Exception:pass
- i=sys.implementation
- print(repr((sys.platform,i.name,tuple(i.version),u,f,s)))
+ print(repr((f,s)))
 try:_hil()
 finally:del _hil
-"""
+""",
+)
+#: The whole probe as one program (for reading; ``probe`` sends ``PROBE_SOURCES``).
+PROBE_SOURCE = "".join(PROBE_SOURCES)
 
 
 MEM_FREE_SOURCE = "__import__('gc').collect();print(__import__('gc').mem_free())"
@@ -208,19 +224,30 @@ def _with(facts: BoardFacts, feature: str) -> BoardFacts:
 
 
 def probe(board: Board, *, timeout: float = 20.0) -> BoardFacts:
-    """Ask the board once (one exec) what it has; see ``BoardFacts``."""
+    """Ask the board once (two short execs) what it has; see ``BoardFacts``."""
     repl = board.repl
     repl.note("probe what the board has")
     try:
-        out = repl.exec(PROBE_SOURCE, timeout=timeout)
+        first, second = (repl.exec(code, timeout=timeout) for code in PROBE_SOURCES)
     except RemoteError as exc:  # our own code: whatever it raised is the rig's problem
         raise ProtocolError(f"the probe failed on the board: {exc.what}", where=board.name) from exc
     return parse_facts(
-        out.decode("utf-8", "replace"),
+        _joined(first.decode("utf-8", "replace"), second.decode("utf-8", "replace")),
         mem_free=measure_heap(board),
         raw_paste=repl.raw_paste is True,
         where=board.name,
     )
+
+
+def _joined(first: str, second: str) -> str:
+    """The two probe answers as the one tuple ``parse_facts`` reads (unparseable halves are
+    passed on as they are, for its error message)."""
+    try:
+        platform, name, version, uname, features = parse_value(first)
+        more, sd = parse_value(second)
+    except (ValueError, TypeError):
+        return f"{first.strip()} {second.strip()}"
+    return repr((platform, name, version, uname, list(features) + list(more), sd))
 
 
 def measure_heap(board: Board, *, timeout: float = 5.0) -> int | None:

@@ -226,10 +226,12 @@ class Repl:
         random token (which does not occur in its own source) marks the end of all of that:
         the board runs it only once it is back at its raw prompt.
         """
-        token = secrets.token_hex(6)
+        # a sum of two numbers: no string of the token in the source (MicroPython interns
+        # short string literals for good, and a micro:bit has 7 kB of heap)
+        a, b = (secrets.randbelow(1 << 28) + (1 << 28) for _ in "ab")  # small ints: sum < 2**30
         t = self.transport
-        t.write(f"print('hil-sync', '{token[:6]}' + '{token[6:]}')\x04".encode())
-        end = b"OKhil-sync " + token.encode() + b"\r\n\x04\x04>"
+        t.write(f"print('hil-sync', {a} + {b})\x04".encode())
+        end = b"OKhil-sync %d\r\n\x04\x04>" % (a + b)
         got = t.read_until(end, deadline=deadline)
         self._stale_input = False
         self.mode = Mode.RAW

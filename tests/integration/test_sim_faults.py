@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import serial
@@ -137,3 +137,41 @@ def test_baud_rate_throttles_the_link(start_virtual_boards) -> None:
     assert out == b"x" * 1500 + b"\r\n"
     # 1500 bytes cannot cross a 960 B/s line in less than ~1.5 s (a lower bound only)
     assert elapsed > 1.2
+
+
+def _answer_to(link: serial.Serial, code: bytes, fault: Callable[[], None] = lambda: None) -> bytes:
+    """Raw REPL answer to ``code`` (the board's bytes as they reach the host), with ``fault``
+    injected once the raw prompt is there."""
+    link.write(b"\r\x03\x03\x01")
+    read_until(link, RAW_BANNER)
+    fault()
+    link.write(code + b"\x04")
+    return read_until(link, b"\x04>")
+
+
+def test_corrupt_alters_bytes_in_flight_towards_the_host(virtual_board: SimBoard, link) -> None:
+    code = b"print('x' * 400)"
+    clean = _answer_to(link, code)
+    inject = lambda: virtual_board.control.fault("corrupt", rate=0.05, count=3, seed=5)  # noqa: E731
+    damaged = _answer_to(link, code, inject)
+    assert len(damaged) == len(clean) and damaged != clean
+    assert sum(a != b for a, b in zip(damaged, clean, strict=True)) <= 3
+    assert virtual_board.control.status()["faults"]["corrupt"] == 0  # all three were used
+    assert _answer_to(link, code) == clean
+
+
+def test_corrupt_both_ways_alters_what_the_board_receives(virtual_board: SimBoard, link) -> None:
+    virtual_board.control.fault("corrupt", rate=1.0, count=1, direction="both", seed=1)
+    link.write(b"\r\x03\x03\x01")  # one of these bytes is altered on its way to the board
+    read_for(link, 0.3)
+    assert virtual_board.control.status()["faults"]["corrupt"] == 0
+
+
+def test_drop_and_noise_with_a_rate_act_inside_the_output(virtual_board: SimBoard, link) -> None:
+    code = b"print('y' * 600)"
+    clean = _answer_to(link, code)
+    control = virtual_board.control
+    dropped = _answer_to(link, code, lambda: control.fault("drop", rate=0.01, count=2, seed=3))
+    assert len(dropped) == len(clean) - 2 and dropped[:2] == clean[:2]  # not at the start
+    noisy = _answer_to(link, code, lambda: control.fault("noise", rate=0.01, count=2, seed=4))
+    assert len(noisy) == len(clean) + 2 and noisy != clean

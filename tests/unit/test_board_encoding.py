@@ -209,10 +209,10 @@ def test_a_failing_cleanup_after_a_good_transfer_still_fails_put() -> None:
 def test_a_board_that_rejects_the_probe_gets_base64(error: Exception) -> None:
     repl = ScriptedRepl(probe=error)
     board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
-    board.put(b"\x00\xff", "/x.bin", verify=False)
+    board.put(b"\x00\xff" * 8, "/x.bin", verify=False)
     assert board._literal_ok is False
     (chunk,) = [code for code, _ in repl.budgets if _is_chunk(code)]
-    assert chunk == b"_hil_w(_hil_a(b'AP8='))"
+    assert chunk == b"_hil_w(_hil_a(b'AP8A/wD/AP8A/wD/AP8A/w=='))"
 
 
 @pytest.mark.parametrize(
@@ -327,11 +327,11 @@ MICROBIT = BoardFacts("microbit", "micropython", (1, 9, 2), mem_free=7000, featu
 def test_a_bare_board_whose_literal_probe_fails_gets_ascii_literals() -> None:
     repl = ScriptedRepl(probe=RemoteError("SyntaxError", "", "SyntaxError:"))
     board = Board(repl, facts=MICROBIT)  # type: ignore[arg-type]
-    board.put(b"\x00\xffA", "/x.bin", verify=False)
+    board.put(b"\x00\xffA" * 6, "/x.bin", verify=False)
     opening, chunk, closing, swap = [code for code, _ in repl.budgets]
     # flat (no '/'), through a temp file copied over the target (no os.rename)
     assert opening == b"_hil_f = open('x.bin.hil-tmp', 'wb')\n_hil_w = _hil_f.write\n"
-    assert chunk == b"_hil_w(b'\\x00\\xffA')"
+    assert chunk == b"_hil_w(b'" + b"\\x00\\xffA" * 6 + b"')"
     assert closing == b"_hil_f.close()\ndel _hil_f, _hil_w\n"  # no binascii name to delete
     assert b"_hil('x.bin.hil-tmp', 'x.bin')" in swap and b"os.rename" not in swap
 
@@ -371,3 +371,15 @@ def test_what_a_bare_board_cannot_do_is_a_usage_error_naming_the_feature() -> No
     with pytest.raises(MissingFeature, match=r"os\.mkdir"):
         board.put(b"x", "/lib/x.py")
     assert board.checksum_kind == ADLER32
+
+
+def test_put_never_sends_a_short_literal() -> None:
+    """MicroPython interns short literals for good: a short last chunk goes as numbers, and a
+    short rest is split with the chunk before it."""
+    repl = ScriptedRepl()
+    board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
+    board.put(b"ab", "/tiny.bin", verify=False)
+    board.put(bytes(board.put_chunk + 3), "/x.bin", verify=False)
+    chunks = [code for code, _ in repl.budgets if _is_chunk(code)]
+    assert chunks[0] == b"_hil_w(bytes((97,98,)))"
+    assert len(chunks) == 3 and all(len(c) > 30 for c in chunks[1:])
