@@ -17,6 +17,7 @@ One module per job:
 * :mod:`hil.labgrid.power_server`: the ``rest`` power switch of virtual boards, on loopback;
 * :mod:`hil.labgrid.exporter`, :mod:`hil.labgrid.places`, :mod:`hil.labgrid.status`: ``hil lab``;
 * :mod:`hil.labgrid.session`: what the pytest plugin builds for ``--hil-labgrid``.
+* :mod:`hil.labgrid.testlab`: a whole lab on one machine (tests, benchmarks).
 """
 
 from __future__ import annotations
