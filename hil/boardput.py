@@ -49,7 +49,7 @@ def put(board: Board, data: bytes, path: str, deadline: Deadline, *, verify: boo
     target, temp = board.board_path(path), board.board_path(path + TMP_SUFFIX)
     board.repl.note(f"put {len(data)} bytes to {target} (through {temp})")
     opening = boardcode.PUT_OPEN.format(path=temp) + (boardcode.PUT_BASE64 if base64_used else "")
-    _exec(board, opening.encode(), deadline)
+    _exec(board, opening.encode(), deadline, chunk=False)
     cleanup = (boardcode.PUT_CLOSE_BASE64 if base64_used else boardcode.PUT_CLOSE).encode()
     try:
         start = 0
@@ -78,7 +78,7 @@ def put(board: Board, data: bytes, path: str, deadline: Deadline, *, verify: boo
                 remove = helper(boardcode.RM, temp, False).encode()
                 board.repl.exec(cleanup + remove, timeout=deadline.cap(CLEANUP_TIMEOUT))
         raise
-    _exec(board, cleanup, deadline)
+    _exec(board, cleanup, deadline, chunk=False)
     if verify:
         kind = board.checksum_kind
         got = board.checksums([path + TMP_SUFFIX], timeout=deadline)[path + TMP_SUFFIX]
@@ -112,10 +112,12 @@ def _chunk(encode: Callable[[bytes], bytes], data: bytes) -> bytes:
     return encode(data)
 
 
-def _exec(board: Board, chunk: bytes, deadline: Deadline) -> None:
-    """One exec of a ``put``: within the transfer's deadline and what ``chunk`` needs."""
-    limit = deadline.cap(EXEC_MARGIN + len(chunk) / SLOW_RATE)
-    board.repl.exec(chunk, timeout=limit, checked_only=True)
+def _exec(board: Board, code: bytes, deadline: Deadline, *, chunk: bool = True) -> None:
+    """One exec of a ``put``: within the transfer's deadline and what ``code`` needs. Chunks
+    travel checked or fail with ``MemoryError`` (then they are halved); the short opening and
+    closing statements may go unchecked on a heap too full to check them."""
+    limit = deadline.cap(EXEC_MARGIN + len(code) / SLOW_RATE)
+    board.repl.exec(code, timeout=limit, checked_only=chunk)
 
 
 def chunk_encoder(board: Board) -> tuple[Callable[[bytes], bytes], bool]:

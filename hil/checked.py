@@ -48,26 +48,30 @@ CONTROL = re.compile(b"[\x01-\x04]")
 _LITERAL = re.compile(b"[^\x20-\x7e]|[\\\\']")
 _SHORT = {0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t", 0x5C: b"\\\\", 0x27: b"\\'"}
 
+#: The wrapper, as short as it can be: on a plain raw link every byte costs time (slices with
+#: pauses, so that a UART's buffer keeps up). ``{pop}`` also drops ``_hilb`` when the code was
+#: stored by ``pieces``; ``{sum}`` keeps the running sum small where the code is long.
 WRAPPER = (
     "if 1:\n"
     " def _hil(s,n,a,b):\n"
-    "  globals().pop('_hil');globals().pop('_hilb',0)\n"
-    "  x=1;y=0\n"
-    "  for c in s:x+=c;y=(y+x)%65521\n"
-    "  if len(s)!=n or x%65521!=a or y!=b:raise OSError('hil: code damaged')\n"
-    "  print(end='\\x06')\n"
-    "  exec(s)\n"
+    "  globals().pop('_hil'){pop};x=1;y=0\n"
+    "  for c in s:x+=c;y={sum}\n"
+    "  if len(s)!=n or x%65521!=a or y%65521!=b:raise OSError\n"
+    "  print(end='\\x06');exec(s)\n"
     " _hil({source},{n},{a},{b})\n"
 )
+#: Bytes of code below which the board's running sums stay small integers (under 2**30)
+#: without a modulo per byte.
+SMALL_SUMS = 2800
 #: Code longer than this travels in pieces (``pieces``): the raw REPL keeps its input line in
 #: memory while the code runs, and a checked code's literal is held once more; in pieces the
 #: line stays small and the code is held once (a micro:bit has 7 kB of heap).
 PIECE = 384
-#: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 9).
-WRAPPER_LINES = 9
+#: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 7).
+WRAPPER_LINES = 7
 _WRAPPER_FRAMES = (
     f'  File "<stdin>", line {WRAPPER_LINES}, in <module>',
-    '  File "<stdin>", line 8, in _hil',
+    '  File "<stdin>", line 6, in _hil',
 )
 _FRAME = re.compile(r'\s*File "([^"]*)", line (\d+)')
 
@@ -119,19 +123,29 @@ def wrap(code: bytes, *, eight_bit: bool = False, stored: bool = False) -> bytes
     once), so they travel as they are instead of as ``\\xNN``. ``stored``: the code is not in
     the wrapper but was sent before by ``pieces`` (into ``_hilb``)."""
     n, a, b = adler(code)
-    source = b"_hilb" if stored else _literal(code, eight_bit)
-    head, tail = WRAPPER.encode().split(b"{source}")
-    return head + source + tail.replace(b"{n},{a},{b}", b"%d,%d,%d" % (n, a, b))
+    text = WRAPPER.replace("{pop}", ";globals().pop('_hilb')" if stored else "")
+    text = text.replace("{sum}", "y+x" if n < SMALL_SUMS else "(y+x)%65521")
+    head, tail = text.encode().split(b"{source}")
+    return (
+        head
+        + (b"_hilb" if stored else _literal(code, eight_bit))
+        + tail.replace(b"{n},{a},{b}", b"%d,%d,%d" % (n, a, b))
+    )
+
+
+def literal_size(code: bytes, eight_bit: bool = False) -> int:
+    """Length of ``code``'s literal in the checked form (what the board's input line holds)."""
+    return len(_literal(code, eight_bit))
 
 
 def pieces(code: bytes, *, eight_bit: bool = False, size: int = PIECE) -> list[bytes]:
     """Small execs that store ``code`` in ``_hilb`` (a list of pieces) for
-    ``wrap(stored=True)``; each must answer with nothing at all (else the transfer was damaged:
-    nothing ran)."""
-    count = -(-len(code) // size)
-    size = -(-len(code) // count)  # even pieces: no short last one (short literals are
+    ``wrap(stored=True)``, each literal about ``size`` bytes; each exec must answer with
+    nothing at all (else the transfer was damaged: nothing ran)."""
+    count = -(-literal_size(code, eight_bit) // size)
+    step = -(-len(code) // count)  # even pieces: no short last one (short literals are
     # interned by MicroPython for good: each unique one would leak a little heap)
-    parts = [_literal(code[i : i + size], eight_bit) for i in range(0, len(code), size)]
+    parts = [_literal(code[i : i + step], eight_bit) for i in range(0, len(code), step)]
     out = [b"_hilb=[" + parts[0] + b"]"] + [b"_hilb.append(" + p + b")" for p in parts[1:]]
     # joined by the last piece, so that the pieces are free again before the code compiles
     out[-1] += b"\n_hilb=b''.join(_hilb)"
@@ -145,6 +159,14 @@ def _literal(code: bytes, eight_bit: bool) -> bytes:
 def unwrap(result: ExecResult, *, where: str = "", tail: bytes = b"") -> ExecResult:
     """What wrapped code printed, as if it had been sent directly; raises ``CodeDamaged``."""
     if result.stdout.startswith(MARK):
+        stderr = result.stderr.decode("utf-8", "replace")
+        if stderr and "<string>" not in stderr and _FRAME.search(stderr):
+            # the check passed but the wrapper's own ``exec`` line failed (damaged after the
+            # check: ``xec(s)``): the code did not run
+            error = RemoteError.from_traceback(stderr)
+            if error.type_name not in ("MemoryError", "KeyboardInterrupt"):
+                msg = f"code damaged on the way to the board ({error.type_name} in the wrapper)"
+                return _raise(msg, result.stdout == MARK, where, tail)
         return ExecResult(
             result.stdout[len(MARK) :], _user_traceback(result.stderr), result.soft_reset
         )

@@ -96,7 +96,7 @@ def _plain_form(repl: Repl, data: bytes, deadline: Deadline, checked_only: bool)
     limit = repl.check_limit if repl.check_limit is not None else UNKNOWN_HEAP_LIMIT
     if len(data) > limit and not checked_only and not checked.has_control(data):
         raise checked.NoRoom(None)
-    if len(data) <= checked.PIECE:
+    if checked.literal_size(data, repl.eight_bit_literals) <= checked.PIECE:
         return own_form(repl)(data)
     for piece in checked.pieces(data, eight_bit=repl.eight_bit_literals):
         repl.sender.plain(piece, deadline)
