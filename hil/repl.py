@@ -288,6 +288,9 @@ class Repl:
                 if not exc.resend_safe or attempt == 2 or deadline.expired:
                     raise
                 self.note(f"{exc.what}: it did not run, so it is sent again")
+            except (ProtocolError, RawReplError):
+                self._stale_input = True  # answers may still be on their way
+                raise
             except BoardTimeout as exc:
                 self._stale_input = True
                 raise BoardTimeout(
