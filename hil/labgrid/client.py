@@ -149,7 +149,11 @@ class Coordinator:
         self._stream = self._stub.ClientStream(self._requests())
         self._pump = threading.Thread(target=self._receive, name="hil-labgrid-stream", daemon=True)
         self._pump.start()
-        self.sync()
+        try:
+            self.sync()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def _requests(self) -> Iterator[Any]:

@@ -26,10 +26,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.errors import ConfigError, HilError, InfrastructureError
+from hil.errors import ConfigError, HilError
 from hil.rack.inventory import Board, Rack
 from hil.rack.ports import port_driver
 
@@ -154,14 +155,8 @@ def serve(
     chosen = select_boards(rack, boards)
     sims = [d for d in (sim_dir(b) for b in chosen) if d is not None]
     power = PowerServer(sims, host=hostname).start() if sims else None
-    config = write_config(
-        exporter_config(chosen, power.url if power else None), state_dir / f"{name}.yaml"
-    )
-    command = exporter_command(config, coordinator, name, hostname)
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(ser2net_shim(state_dir)), env.get("PATH", "")])
-    # the same process group: killing the host kills its ser2net
-    child = subprocess.Popen(command, env=env)
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -170,46 +165,84 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"hil lab exporter {name}: {len(chosen)} boards, pid {child.pid}", flush=True)
+    watcher = _Watcher(coordinator, name, reclaim)
+    child: subprocess.Popen | None = None
     try:
-        _watch(child, coordinator, name, reclaim, lambda: stopping)
+        while not stopping:
+            # written anew at each start: a virtual board's pty may have changed meanwhile
+            config = write_config(
+                exporter_config(chosen, power.url if power else None), state_dir / f"{name}.yaml"
+            )
+            # the same process group as ours: killing the host kills its ser2net too
+            child = subprocess.Popen(exporter_command(config, coordinator, name, hostname), env=env)
+            print(f"hil lab exporter {name}: {len(chosen)} boards, pid {child.pid}", flush=True)
+            watcher.watch(child, lambda: stopping)
+            if stopping:
+                break
+            # labgrid's exporter ends when it loses the coordinator: come back when it does
+            print(
+                f"hil lab exporter {name}: labgrid-exporter ended ({child.returncode}); "
+                f"starting it again in {RESTART_DELAY:g} s",
+                flush=True,
+            )
+            deadline = time.monotonic() + RESTART_DELAY
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(0.2)
     finally:
-        if child.poll() is None:
+        if child is not None and child.poll() is None:
             child.terminate()
             try:
                 child.wait(10)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait(5)
+        watcher.close()
         if power is not None:
             power.stop()
-    return 0 if stopping else (child.returncode or 1)
+    return 0
 
 
-def _watch(child: subprocess.Popen, coordinator: str, name: str, reclaim: bool, stopping) -> None:
-    """Wait for the exporter to end or for a stop; meanwhile reclaim dead holders' places."""
-    from hil.labgrid.client import Coordinator
-    from hil.labgrid.holder import holder_name
-    from hil.labgrid.reclaim import SCAN_INTERVAL, Reclaimer
+#: Seconds before labgrid's exporter is started again after it ended.
+RESTART_DELAY = 2.0
 
-    session = reclaimer = None
-    next_scan = 0.0
-    while child.poll() is None and not stopping():
-        if reclaim and time.monotonic() >= next_scan:
-            next_scan = time.monotonic() + SCAN_INTERVAL
-            try:
-                if session is None or not session.alive:
-                    if session is not None:
-                        session.close()
-                    session = Coordinator(
-                        coordinator, name=str(holder_name(run="exporter", worker=name))
-                    ).connect()
-                    reclaimer = Reclaimer(session)
-                assert reclaimer is not None
-                reclaimer.scan()
-            except (InfrastructureError, HilError) as error:
-                log.warning("reclaim scan failed: %s", error)
-        time.sleep(0.2)
-    if session is not None:
-        with contextlib.suppress(Exception):
-            session.close()
+
+class _Watcher:
+    """While the exporter runs: reclaim dead holders' places every few seconds."""
+
+    def __init__(self, coordinator: str, name: str, reclaim: bool) -> None:
+        self.coordinator = coordinator
+        self.name = name
+        self.reclaim = reclaim
+        self.session: Any = None
+        self.reclaimer: Any = None
+
+    def watch(self, child: subprocess.Popen, stopping: Callable[[], bool]) -> None:
+        from hil.labgrid.reclaim import SCAN_INTERVAL
+
+        next_scan = 0.0
+        while child.poll() is None and not stopping():
+            if self.reclaim and time.monotonic() >= next_scan:
+                next_scan = time.monotonic() + SCAN_INTERVAL
+                self._scan()
+            time.sleep(0.2)
+
+    def _scan(self) -> None:
+        from hil.labgrid.client import Coordinator
+        from hil.labgrid.holder import holder_name
+        from hil.labgrid.reclaim import Reclaimer
+
+        try:
+            if self.session is None or not self.session.alive:
+                self.close()
+                name = str(holder_name(run="exporter", worker=self.name))
+                self.session = Coordinator(self.coordinator, name=name).connect()
+                self.reclaimer = Reclaimer(self.session)
+            self.reclaimer.scan()
+        except HilError as error:
+            log.warning("reclaim scan failed: %s", error)
+
+    def close(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+            self.session = None

@@ -209,9 +209,10 @@ class Lab:
         )
 
     def start_coordinator(self) -> None:
-        port = free_port()
-        ip = self.network.coordinator_ip if self.network else "127.0.0.1"
-        self.address = f"{ip}:{port}"
+        """Start the coordinator (again, on the same address, after it was killed)."""
+        if not self.address:
+            ip = self.network.coordinator_ip if self.network else "127.0.0.1"
+            self.address = f"{ip}:{free_port()}"
         log = open(self.directory / "coordinator.log", "ab")  # noqa: SIM115 - the child's
         self.coordinator = subprocess.Popen(
             [_program("labgrid-coordinator"), "--listen", self.address],
