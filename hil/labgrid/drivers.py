@@ -48,7 +48,7 @@ def place_resources(value: str, *, where: str, held: bool = False) -> list[Resou
     board that is another run's now.
     """
     from hil.labgrid.client import Coordinator
-    from hil.labgrid.holder import parse_holder
+    from hil.labgrid.holder import parse_holder, pid_space
 
     address, place = split_value(value)
     with Coordinator(address, name=f"{os.uname().nodename}/hil-resolve-{os.getpid()}") as session:
@@ -59,10 +59,8 @@ def place_resources(value: str, *, where: str, held: bool = False) -> list[Resou
             holder = parse_holder(info.acquired)
             if info.acquired is None:
                 raise LinkError("the place is not acquired (our lease ended)", where=where)
-            if holder is not None and (holder.pid, holder.host) != (
-                os.getpid(),
-                socket.gethostname(),
-            ):
+            ours = (os.getpid(), socket.gethostname(), pid_space())
+            if holder is not None and (holder.pid, holder.host, holder.where) != ours:
                 raise LinkError(
                     f"the place is held by {info.acquired}, not by this process", where=where
                 )

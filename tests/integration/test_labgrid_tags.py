@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hil.errors import ConfigError
-from hil.labgrid.holder import holder_name, parse_holder
+from hil.labgrid.holder import holder_name, parse_holder, pid_space
 from hil.labgrid.places import remote_entry
 from hil.labgrid.tags import board_of, place_tags, reservation_filter
 from hil.rack import Selector, rack_from_data
@@ -72,13 +72,16 @@ def test_a_selector_becomes_a_reservation_filter() -> None:
 
 def test_holder_names_say_host_and_pid_and_whether_the_holder_is_gone() -> None:
     name = holder_name(run="8f2a-01", worker="gw3")
-    assert str(name) == f"{socket.gethostname()}/hil-{os.getpid()}-8f2a01-gw3"
+    assert str(name) == f"{socket.gethostname()}/hil-{os.getpid()}-{pid_space()}-8f2a01-gw3"
     parsed = parse_holder(str(name))
     assert parsed == name and parsed.is_alive() is True
-    gone = parse_holder(f"{socket.gethostname()}/hil-999999999-x-main")
+    gone = parse_holder(f"{socket.gethostname()}/hil-999999999-{pid_space()}-x-main")
     assert gone is not None and gone.is_alive() is False
-    elsewhere = parse_holder("other-host/hil-1-x-main")
+    elsewhere = parse_holder(f"other-host/hil-1-{pid_space()}-x-main")
     assert elsewhere is not None and elsewhere.is_alive() is None  # cannot tell: never a guess
+    other = "0" * 6 if pid_space() != "0" * 6 else "1" * 6
+    container = parse_holder(f"{socket.gethostname()}/hil-999999999-{other}-x-main")
+    assert container is not None and container.is_alive() is None  # same name, other pid space
     assert parse_holder("ci-3/jenkins") is None  # a person's labgrid-client: not ours
 
 
