@@ -126,7 +126,9 @@ def start_run(
     plugins = out_dir / "plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     (plugins / "hil_lab_marker.py").write_text(MARKER_PLUGIN)
-    env = dict(os.environ, HIL_MARK_RUN=name, PYTHONPATH=f"{plugins}{os.pathsep}{ROOT}")
+    # a run of its own, even when this test runs in an xdist worker
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(HIL_MARK_RUN=name, PYTHONPATH=f"{plugins}{os.pathsep}{ROOT}")
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p"]
     command += ["hil_lab_marker", "--hil-labgrid", lab.address, "-W", "ignore::DeprecationWarning"]
     proc = subprocess.Popen(
