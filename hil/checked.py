@@ -30,6 +30,7 @@ which prints it (bytes compactly: raw with two escapes where the board has
 
 from __future__ import annotations
 
+import ast
 import base64
 import hashlib
 import re
@@ -69,11 +70,11 @@ SMALL_SUMS = 2800
 PIECE = 384
 #: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 7).
 WRAPPER_LINES = 7
-_WRAPPER_FRAMES = (
-    f'  File "<stdin>", line {WRAPPER_LINES}, in <module>',
-    '  File "<stdin>", line 6, in _hil',
-)
 _FRAME = re.compile(r'\s*File "([^"]*)", line (\d+)')
+_STDIN_FRAME = re.compile(rb'\s*File "<stdin>", line \d+')
+_WRAPPED = re.compile(
+    rb"\Aif 1:\n def _hil\(s,n,a,b\):\n.*?\n _hil\((b'.*'),\d+,\d+,\d+\)\n?\Z", re.DOTALL
+)
 
 
 class CodeDamaged(LinkError):
@@ -192,15 +193,25 @@ def _raise(what: str, safe: bool, where: str, tail: bytes) -> ExecResult:
 
 
 def _user_traceback(stderr: bytes) -> bytes:
-    """The board's traceback without the wrapper's frames, the code's own named ``<stdin>``."""
+    """The board's traceback without the wrapper's frames (every ``<stdin>`` frame is the
+    wrapper's: the code runs as ``<string>``), the code's own then named ``<stdin>``."""
     if not stderr:
         return stderr
-    lines = [
-        line
-        for line in stderr.split(b"\n")
-        if line.rstrip(b"\r").decode("utf-8", "replace") not in _WRAPPER_FRAMES
-    ]
+    lines = [line for line in stderr.split(b"\n") if not _STDIN_FRAME.match(line)]
     return b"\n".join(lines).replace(b'File "<string>"', b'File "<stdin>"')
+
+
+def inner_code(code: bytes) -> bytes | None:
+    """The code inside a wrapper made by ``wrap`` (for views of a transcript), None when
+    ``code`` is no such wrapper or its code was sent ahead in pieces."""
+    match = _WRAPPED.match(code)
+    if not match:
+        return None
+    try:
+        inner = ast.literal_eval(match.group(1).decode("latin-1"))
+    except (ValueError, SyntaxError):
+        return None
+    return inner if isinstance(inner, bytes) else None
 
 
 class MarkFilter:

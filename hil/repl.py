@@ -288,7 +288,7 @@ class Repl:
                 if not exc.resend_safe or attempt == 2 or deadline.expired:
                     raise
                 self.note(f"{exc.what}: it did not run, so it is sent again")
-            except (ProtocolError, RawReplError):
+            except (ProtocolError, RawReplError, LinkError):
                 self._stale_input = True  # answers may still be on their way
                 raise
             except BoardTimeout as exc:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hil.deadline import Deadline
-from hil.errors import ProtocolError
+from hil.errors import LinkError, ProtocolError
 from hil.rawpaste import RAW_PROMPT
 from hil.replparse import ExecResult, Uncooker, uncook
 
@@ -54,7 +54,7 @@ def collect(
     if after == b">":
         _flush(cooker, on_output)
         repl.at_prompt()
-        return ExecResult(uncook(first), uncook(err))
+        return ExecResult(uncook(first), _error_report(uncook(err), repl))
     t.unread(after)
     if not err:
         got = t.read_until((b"\x04", SOFT_REBOOT), deadline=deadline)
@@ -72,7 +72,21 @@ def collect(
             on_output(cooker.feed(stdout))
         _flush(cooker, on_output)
         stdout = b""
-    return ExecResult(uncook(stdout), uncook(stderr), reset)
+    return ExecResult(uncook(stdout), _error_report(uncook(stderr), repl), reset)
+
+
+def _error_report(stderr: bytes, repl: Repl) -> bytes:
+    """The board's error report, which MicroPython always starts with the traceback header
+    (only an exception without a traceback, a ``MemoryError`` on an exhausted heap, lacks it).
+    Anything else there means the answer was damaged or misframed on the link: a byte of the
+    program's output taken for an error would blame the product for the wire."""
+    if not stderr or stderr.startswith(TRACEBACK) or stderr.startswith(b"MemoryError"):
+        return stderr
+    raise LinkError(
+        f"answer damaged: its error report is not a traceback: {stderr[:60]!r}",
+        where=repl.where,
+        tail=repl.transport.tail,
+    )
 
 
 def _flush(cooker: Uncooker, on_output: Callable[[bytes], None] | None) -> None:

@@ -18,7 +18,6 @@ control characters stay escaped. The wire itself stays available (``Transcript.r
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -145,27 +144,13 @@ def _screen_rest(data: bytes) -> list[str]:
     return _text_lines(data) if data.strip() else []
 
 
-_WRAPPED_TAIL = re.compile(rb"\A(b'.*'),\d+,\d+,\d+\)\n?\Z", re.DOTALL)
-
-
 def unwrap_code(code: bytes) -> tuple[bytes, bool]:
     """The user's code inside the integrity wrapper of ``hil.checked`` (code that travels with
     a checksum: the board checks it, prints a mark, then runs it), and whether it was wrapped."""
-    try:
-        from hil.checked import WRAPPER
-    except ImportError:  # pragma: no cover - without that module nothing is wrapped
-        return code, False
-    head = WRAPPER.split("{literal}")[0].encode()
-    if not code.startswith(head):
-        return code, False
-    match = _WRAPPED_TAIL.match(code[len(head) :].rstrip(b" \n") + b"\n")
-    if not match:
-        return code, False
-    try:
-        inner = ast.literal_eval(match.group(1).decode("latin-1"))
-    except (ValueError, SyntaxError):
-        return code, False
-    return (inner, True) if isinstance(inner, bytes) else (code, False)
+    from hil.checked import inner_code
+
+    inner = inner_code(code)
+    return (code, False) if inner is None else (inner, True)
 
 
 def _unwrap_output(out: bytes | None, err: bytes | None) -> tuple[bytes | None, bytes | None, str]:
