@@ -2,10 +2,13 @@
 
 A place is named by the board id and matches the resource group its exporter publishes
 (``<exporter>/<board id>/*``). Its tags carry the rack entry (:mod:`hil.labgrid.tags`) as it is
-seen from another host: a virtual board's ``sim`` drivers only work on its own host, so its place
-offers power through the exporter's ``NetworkPowerPort`` (the ``labgrid`` driver), resets with
-``machine.reset`` on the REPL, and has no flasher. Running it again updates tags and matches and
-keeps a place's state (a quarantined place stays quarantined).
+seen from another host. Drivers that only work on the board's own host are left out, and the
+command says so: a ``command`` (it would run on the client's host), a virtual board's ``sim``
+drivers (its control socket is local; its place offers power through the exporter's
+``NetworkPowerPort`` instead, the ``labgrid`` driver), and flashers other than ``esptool`` (which
+speaks RFC 2217; UF2 and DFU need the board's USB on the host that runs them). A reset left out
+becomes ``machine.reset`` on the REPL. Running it again updates tags and matches and keeps a
+place's state (a quarantined place stays quarantined).
 """
 
 from __future__ import annotations
@@ -13,21 +16,31 @@ from __future__ import annotations
 import dataclasses
 
 from hil.labgrid.client import Coordinator
-from hil.labgrid.tags import ENTRY, READY, STATE, place_tags, tag_key
+from hil.labgrid.tags import READY, STATE, place_tags, tag_key
 from hil.rack.inventory import Board, DriverRef
 
+#: Drivers that work only on the board's own host.
+HOST_BOUND = ("command", "sim")
+#: Flashers that reach a board through its network port.
+NETWORK_FLASHERS = ("esptool",)
 
-def remote_entry(board: Board) -> Board:
-    """The rack entry as a client on another host can use it."""
-    if board.port_spec.kind != "sim":
-        return board
-    return dataclasses.replace(
-        board,
-        reset=DriverRef("machine.reset"),
-        power=DriverRef("labgrid"),
-        flasher=None,
-        firmware=None,
-    )
+
+def remote_entry(board: Board) -> tuple[Board, list[str]]:
+    """The rack entry as a client on another host can use it, and what was left out."""
+    changes: dict[str, object] = {}
+    left_out = []
+    if board.reset.name in HOST_BOUND:
+        changes["reset"] = DriverRef("machine.reset")
+        left_out.append(f"reset {board.reset.name}")
+    if board.port_spec.kind == "sim":
+        changes["power"] = DriverRef("labgrid")
+    elif board.power is not None and board.power.name in HOST_BOUND:
+        changes["power"] = None
+        left_out.append(f"power {board.power.name}")
+    if board.flasher is not None and board.flasher.name not in NETWORK_FLASHERS:
+        changes.update(flasher=None, firmware=None)
+        left_out.append(f"flasher {board.flasher.name}")
+    return dataclasses.replace(board, **changes), left_out
 
 
 def sync_places(coordinator: Coordinator, boards: tuple[Board, ...], exporter: str) -> list[str]:
@@ -36,7 +49,8 @@ def sync_places(coordinator: Coordinator, boards: tuple[Board, ...], exporter: s
     lines = []
     for board in boards:
         place = existing.get(board.id)
-        tags = place_tags(remote_entry(board))
+        entry, left_out = remote_entry(board)
+        tags = place_tags(entry)
         pattern = f"{exporter}/{board.id}/*"
         if place is None:
             coordinator.add_place(board.id)
@@ -54,8 +68,8 @@ def sync_places(coordinator: Coordinator, boards: tuple[Board, ...], exporter: s
         if pattern not in patterns:
             coordinator.add_match(board.id, pattern)
         coordinator.set_tags(board.id, tags)
-        lines.append(f"{board.id}: {what}, matches {pattern}, platform {board.platform}")
+        note = (
+            f" (left out, they work on this host only: {', '.join(left_out)})" if left_out else ""
+        )
+        lines.append(f"{board.id}: {what}, matches {pattern}, platform {board.platform}{note}")
     return lines
-
-
-__all__ = ["ENTRY", "remote_entry", "sync_places"]

@@ -49,11 +49,17 @@ def test_a_rack_entry_survives_the_trip_through_place_tags() -> None:
         assert getattr(back, field) == getattr(entry, field), field
 
 
-def test_a_virtual_board_is_offered_with_the_drivers_of_another_host() -> None:
-    entry = remote_entry(rack_from_data(RACK).boards[1])
+def test_a_place_offers_only_drivers_that_work_from_another_host() -> None:
+    usb, virtual = rack_from_data(RACK).boards
+    entry, left_out = remote_entry(virtual)
     assert entry.reset.name == "machine.reset"
     assert entry.power is not None and entry.power.name == "labgrid"
     assert entry.flasher is None
+    assert left_out == ["reset sim"]
+    entry, left_out = remote_entry(usb)
+    assert entry.reset.name == "dtr-rts"  # DTR/RTS travel through RFC 2217
+    assert entry.power is None  # a command would run on the client's host
+    assert left_out == ["power command"]
 
 
 def test_a_place_that_is_not_ours_is_a_one_line_error() -> None:
