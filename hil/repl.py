@@ -407,9 +407,9 @@ class Repl:
         """
         deadline = as_deadline(timeout)
         if raw:
-            self._ensure_raw()
+            self._ensure_raw(deadline)
         elif self.mode is not Mode.FRIENDLY:
-            self.enter_friendly()
+            self.enter_friendly(deadline.cap(self.enter_timeout))
         self.note("soft reset")
         self.mode = Mode.UNKNOWN
         t = self.transport
