@@ -235,7 +235,7 @@ def test_a_project_power_driver_and_flasher_named_in_its_rack_are_used(
     assert status["flashes"] == flashes_before + 1
     # the hung board was power-cycled through the project's power driver, once
     assert events(logs["power"]) == [{"driver": "lab-power", "board": "vb0"}]
-    transcript = (root / "logs" / "test_lab.py_test_1_hangs_the_board_vb0.txt").read_text()
+    transcript = (root / "logs" / "test_lab.py_test_1_hangs_the_board_unix.txt").read_text()
     assert transcript.index("recovery: hard reset") < transcript.index("recovery: power cycle")
     assert "quarantined" not in output
 
