@@ -160,7 +160,7 @@ def get_code(style: str, sha: bool) -> str:
     """Body of the ``get`` helper (a0: path, a1: bytes per read): the file's bytes in the
     densest form the board can print (raw with two escapes, base64 lines, or one ``repr`` per
     line), then the trailer of ``hil.checked`` over the bytes read."""
-    from hil.checked import BASE64, RAW
+    from hil.checked import BASE64, RAW, SHA_HEX
 
     if style == RAW:
         head = ["import sys", "w=sys.stdout.buffer.write", "w(b'b')"]
@@ -174,7 +174,7 @@ def get_code(style: str, sha: bool) -> str:
     if sha:
         head += ["import hashlib", "h=hashlib.sha256()"]
         add = "h.update(b)"
-        end = "print('#hil',n,''.join('%02x'%c for c in h.digest()))"
+        end = f"print('#hil',n,{SHA_HEX.format(d='h.digest()')})"
     else:
         head += ["x=1;y=0"]
         add = "for c in b:x+=c;y=(y+x)%65521"

@@ -250,48 +250,50 @@ def answer_style(features: frozenset[str] | set[str]) -> str:
 
 def answer_function(style: str, sha: bool) -> str:
     """Board source of ``_o(v)``: print ``v`` (bytes compactly, by ``style``) and the trailer;
-    ``sha`` where the board has ``hashlib``. For inside ``boardcode.helper``."""
-    lines = ["def _o(v):", "    import sys", "    t=b'B' if isinstance(v,bytearray) else b'b'"]
-    is_bytes = "    if isinstance(v,(bytes,bytearray)):"
+    ``sha`` where the board has ``hashlib``. Short: it travels with every answer."""
+    lines = ["def _o(v):"]
     if style == RAW:
         lines += [
-            is_bytes,
-            "        v=bytes(v);w=sys.stdout.buffer.write;w(t)",
-            r"        w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'));print()",
-            "    else:",
+            "    import sys",
+            "    if isinstance(v,(bytes,bytearray)):",
+            "        w=sys.stdout.buffer.write;w(b'B'if isinstance(v,bytearray)else b'b')",
+            r"        v=bytes(v);w(v.replace(b'\x10',b'\x10\x10').replace(b'\x04',b'\x10\x14'))",
+            "    else:v=repr(v);print('r'+v,end='');v=bytes(v,'utf8')",
         ]
     elif style == BASE64:
         lines += [
-            is_bytes,
-            "        from binascii import b2a_base64",
-            "        v=bytes(v);s=str(b2a_base64(v),'ascii').strip()",
-            "        print(('A' if t==b'B' else 'a')+s)",
-            "    else:",
+            "    if isinstance(v,(bytes,bytearray)):",
+            "        from binascii import b2a_base64 as a",
+            "        t='A'if isinstance(v,bytearray)else'a';v=bytes(v)",
+            "        print(t+str(a(v),'ascii').strip(),end='')",
+            "    else:v=repr(v);print('r'+v,end='');v=bytes(v,'utf8')",
         ]
     else:
-        lines += ["    if 1:"]
-    lines += ["        r=repr(v);v=bytes(r,'utf8');print('r'+r)"]
+        lines += ["    v=repr(v);print('r'+v,end='');v=bytes(v,'utf8')"]
     return "\n".join(lines + check_lines(sha, "    ")) + "\n"
 
 
+#: Board expression of the first 8 bytes of a sha256 digest ``d`` in hex: 64 bits are plenty to
+#: tell a damaged answer, and the trailer stays short.
+SHA_HEX = "('%02x'*8)%tuple({d}[:8])"
+
+
 def check_lines(sha: bool, indent: str) -> list[str]:
-    """Board lines printing the trailer of the bytes in ``v``."""
+    """Board lines printing the trailer (on a new line) of the bytes in ``v``."""
     if sha:
-        return [
-            indent + "import hashlib",
-            indent + "print('#hil',len(v),''.join('%02x'%c for c in hashlib.sha256(v).digest()))",
-        ]
+        digest = SHA_HEX.format(d="hashlib.sha256(v).digest()")
+        return [indent + "import hashlib", indent + f"print('\\n#hil',len(v),{digest})"]
     return [
         indent + "x=1;y=0",
         indent + "for c in v:x+=c;y=(y+x)%65521",
-        indent + "print('#hil',len(v),x%65521,y)",
+        indent + "print('\\n#hil',len(v),x%65521,y)",
     ]
 
 
 def trailer(data: bytes, sha: bool) -> bytes:
     """The trailer the board prints for ``data``."""
     if sha:
-        return b"#hil %d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())
+        return b"#hil %d %s" % (len(data), hashlib.sha256(data).hexdigest()[:16].encode())
     n, a, b = adler(data)
     return b"#hil %d %d %d" % (n, a, b)
 
