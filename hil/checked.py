@@ -6,16 +6,18 @@ loses or alters a byte of the code now and then, and the damaged code runs: a ``
 altered on the way back turns into a silently wrong value. Both ends therefore check a length
 and an Adler-32 that the other end computed.
 
-**Code** (``wrap``/``unwrap``): the code travels as a bytes literal inside a small wrapper that
-checks the literal's length and Adler-32 on the board, deletes its own name, prints the mark
-``\\x06`` and only then ``exec``\\ s the code in ``__main__``. On the host:
+**Code** (``wrap``/``unwrap``; ``hil.replrun`` decides when): the code travels as a bytes
+literal inside a small wrapper (or ahead of it in ``pieces``, for long code) that checks the
+literal's length and Adler-32 on the board, deletes its own name, prints the mark ``\\x06`` and
+only then ``exec``\\ s the code in ``__main__``. On the host:
 
 * the mark came first: the code arrived whole and ran; the mark is removed, and a traceback
-  reads as if the code had been sent directly (the wrapper's frames dropped, ``<string>`` named
-  ``<stdin>`` again, so line numbers are the user's own);
+  reads as if the code had been sent directly (the wrapper's ``<stdin>`` frames dropped, the
+  code's ``<string>`` named ``<stdin>``, so line numbers are the user's own). A traceback with
+  only the wrapper's frames after the mark is its ``exec`` line damaged: nothing ran;
 * no mark, nothing printed, and a traceback whose every frame is the wrapper's own: the code was
-  damaged and *provably did not run* (``CodeDamaged.resend_safe``), except a ``MemoryError`` or
-  ``KeyboardInterrupt``, which are what they say;
+  damaged and *provably did not run* (``CodeDamaged.resend_safe``); a ``MemoryError`` there is
+  ``NoRoom`` (no heap for the checked form), a ``KeyboardInterrupt`` what it says;
 * anything else (no mark but output, an answer that fits neither): the transfer or the answer
   was damaged and the code may have run: a ``CodeDamaged`` that must not be resent.
 
@@ -25,7 +27,11 @@ leaves a fragment that cannot call it, and a remnant that cannot run on its own.
 **Answers** (``answer_function``/``read_answer``): board helpers hand their value to ``_o``,
 which prints it (bytes compactly: raw with two escapes where the board has
 ``sys.stdout.buffer``, else base64 where it has ``binascii``, else ``repr``) and then a trailer
-``#hil <length> <checksum>`` computed on the board (sha256 with ``hashlib``, else Adler-32).
+``#hil <length> <checksum>`` computed on the board (64 bits of sha256 with ``hashlib``, else
+Adler-32), so that an answer altered on the way is a ``LinkError``, never a value.
+
+MicroPython interns short string and bytes literals for good (a few bytes of heap each, never
+freed): nothing here sends a short literal that differs from call to call.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Driving a MicroPython REPL: the raw REPL, soft reset, interrupt, and switching modes.
 
-Sending code (raw-paste or plain raw) is ``hil.rawpaste``; reading what the board printed is
+Sending code (raw-paste or plain raw) is ``hil.rawpaste``; which form it takes (checked on links
+without flow control, ``hil.checked``) is ``hil.replrun``; reading an execution's answer, even
+one whose output holds ``\\x04``, is ``hil.replread``; what the board printed means
 ``hil.replparse``; typing into the friendly REPL as a person would is ``hil.friendly``, built on
 this module's public interface.
 
