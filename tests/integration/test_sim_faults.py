@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -175,3 +177,17 @@ def test_drop_and_noise_with_a_rate_act_inside_the_output(virtual_board: SimBoar
     assert len(dropped) == len(clean) - 2 and dropped[:2] == clean[:2]  # not at the start
     noisy = _answer_to(link, code, lambda: control.fault("noise", rate=0.01, count=2, seed=4))
     assert len(noisy) == len(clean) + 2 and noisy != clean
+
+
+def test_corrupt_from_the_command_line(virtual_board: SimBoard) -> None:
+    state = str(virtual_board.directory.parent)
+
+    def hil_sim_fault(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "hil.cli", "sim", "fault", "--state-dir", state]
+        return subprocess.run([*command, *args], capture_output=True, text=True, timeout=30)
+
+    done = hil_sim_fault(virtual_board.name, "corrupt", "--rate", "0.5", "--count", "2")
+    assert done.returncode == 0, done.stderr
+    assert virtual_board.control.status()["faults"]["corrupt"] == 2
+    bad = hil_sim_fault(virtual_board.name, "corrupt", "--rate", "1.5")
+    assert bad.returncode != 0 and "probability" in bad.stderr, bad.stderr
