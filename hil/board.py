@@ -52,6 +52,10 @@ HEAP_PER_CHUNK = 10
 #: Free heap per byte of code for checked code on a plain raw link (it holds a second copy of
 #: the code while compiling it); longer code than the heap allows goes unchecked (noted).
 HEAP_PER_CHECK = 6
+#: Boards with less free heap than this (a micro:bit: 7 kB of heap, 1.8 kB of C stack) run a
+#: user's code unchecked on a plain raw link: it may import deep chains that need every byte of
+#: stack, and the checked form runs it one ``exec`` deeper (``hil.replrun``).
+TINY_HEAP = 16 * 1024
 #: File bytes per line of ``get`` output (a multiple of 3: base64 lines concatenate).
 GET_CHUNK = 3 * 512
 #: Seconds a hard reset may take to show (port failing, boot output) before the port re-opens.
@@ -162,6 +166,7 @@ class Board:
             self._facts = probe(self)
             heap = self._facts.mem_free
             self.repl.check_limit = heap // HEAP_PER_CHECK if heap else None
+            self.repl.check_user_code = not heap or heap >= TINY_HEAP
         return self._facts
 
     @property

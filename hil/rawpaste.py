@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, NoReturn, Protocol
 
 from hil.deadline import Deadline
 from hil.errors import BoardTimeout, ProtocolError, RawReplError
@@ -48,6 +48,9 @@ class Session(Protocol):
 
     def resync(self) -> None:
         """Get back to an idle raw prompt from wherever the board is."""
+
+    def sync(self, deadline: Deadline) -> bytes:
+        """Wait until the board answered all earlier input; return what came first."""
 
 
 class Sent(NamedTuple):
@@ -182,6 +185,34 @@ class CodeSender:
             )
         return False
 
+    def _not_accepted(self, deadline: Deadline, exc: BoardTimeout) -> NoReturn:
+        """No ``OK``: the board lost the ``\\x04`` (no flow control) and still waits for the end
+        of the code, or it is elsewhere. Ctrl-C clears a half-received input silently (and
+        interrupts code that runs, which then says so); a sync then shows which it was. Code
+        that never started may be sent again (``CodeDamaged.resend_safe``)."""
+        from hil.checked import CodeDamaged  # (a cycle at import time otherwise)
+
+        s = self.session
+        s.transport.write(b"\x03")
+        try:
+            before = s.sync(deadline.cap(s.reply_timeout))
+        except BoardTimeout:
+            raise RawReplError(
+                "board did not accept the code (no b'OK')", where=s.where, tail=exc.tail
+            ) from exc
+        if before.strip(b">"):
+            raise RawReplError(
+                f"board did not accept the code (no b'OK'), then answered {before[-60:]!r}",
+                where=s.where,
+                tail=s.transport.tail,
+            ) from exc
+        raise CodeDamaged(
+            "the end of the code was lost on the way (no b'OK'); it did not run",
+            resend_safe=True,
+            where=s.where,
+            tail=s.transport.tail,
+        ) from exc
+
     def plain(self, data: bytes, deadline: Deadline, *, wait: bool = True) -> None:
         """Send code the plain raw way: slices, ``\\x04``, then the board's ``OK``."""
         s = self.session
@@ -196,9 +227,7 @@ class CodeSender:
         try:
             head = t.read_until(b"OK", deadline=deadline.cap(s.reply_timeout))
         except BoardTimeout as exc:
-            raise RawReplError(
-                "board did not accept the code (no b'OK')", where=s.where, tail=exc.tail
-            ) from exc
+            self._not_accepted(deadline, exc)
         if head[:-2].strip(b">"):  # a stray prompt is harmless, anything else is not
             raise RawReplError(
                 f"board did not accept the code (answered {head[-40:]!r})",

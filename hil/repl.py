@@ -115,6 +115,9 @@ class Repl:
         #: Longest code sent checked on a plain raw link (``Board`` sets it from the free
         #: heap); None: no limit.
         self.check_limit: int | None = None
+        #: Whether a user's code is checked too on a plain raw link: not until ``Board`` knows
+        #: the board is bigger than a micro:bit, whose C stack cannot afford the ``exec``.
+        self.check_user_code = False
         #: Called after each exchange (exec, soft reset, friendly input) with an ``Exchange``.
         self.observers: list[Callable[[Exchange], None]] = []
 

@@ -21,11 +21,13 @@ is right, or fails as what it is", in one place:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hil import checked
 from hil.deadline import Deadline
+from hil.errors import LinkError
 from hil.rawpaste import Sent
 from hil.replparse import ExecResult, is_compile_error
 from hil.replread import collect
@@ -52,9 +54,50 @@ def run(
         if exc.stored:
             repl.sender.plain(b"globals().pop('_hilb',0)", deadline)  # what pieces left
             collect(repl, deadline, None)
-    repl.note("code too long for the board's heap to check: sent unchecked")
+    repl.note("the board cannot afford checked code here: sent unchecked")
     repl.sender.plain(data, deadline)
-    return collect(repl, deadline, on_output)
+    result = collect(repl, deadline, on_output)
+    _suspect(repl, data, result, deadline)
+    return result
+
+
+def _suspect(repl: Repl, data: bytes, result: ExecResult, deadline: Deadline) -> None:
+    """Unchecked code that failed in a way a lost or altered byte explains: raise ``LinkError``.
+
+    A ``SyntaxError`` in the code as sent is checked again on the board: the same code, checked,
+    compiled but not run (``if 0:`` before it). A ``NameError``, ``ImportError`` or
+    ``AttributeError`` about a name that the code sent does not contain came from damage.
+    """
+    error = result.error(where=repl.where)
+    if error is None or not _innermost_is_stdin(error.traceback):
+        return
+    name = _QUOTED.search(error.message)
+    lookup = error.type_name in ("NameError", "ImportError", "AttributeError")
+    if lookup and name and name.group(1).encode() not in data:
+        raise LinkError(
+            f"the code was damaged on the way ({error.type_name}: {error.message}, a name "
+            "it does not contain)",
+            where=repl.where,
+            tail=repl.transport.tail,
+        )
+    if error.type_name in ("SyntaxError", "IndentationError"):
+        probe = b"if 0:\n" + b"".join(b" " + line for line in data.splitlines(keepends=True))
+        again = _run_checked(repl, probe, deadline, None, True)
+        if again.error() is None:
+            raise LinkError(
+                f"the code was damaged on the way ({error.type_name} where the board compiles "
+                "it when checked); it did not run",
+                where=repl.where,
+                tail=repl.transport.tail,
+            )
+
+
+_QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def _innermost_is_stdin(traceback: str) -> bool:
+    frames = [line for line in traceback.splitlines() if line.strip().startswith("File ")]
+    return bool(frames) and '"<stdin>"' in frames[-1]
 
 
 def own_form(repl: Repl) -> Callable[[bytes], bytes]:
@@ -91,10 +134,12 @@ def _run_checked(
 
 
 def _plain_form(repl: Repl, data: bytes, deadline: Deadline, checked_only: bool) -> bytes:
-    """Checked code for a plain raw link; long code goes ahead in pieces. Code too long for
-    the board's heap to check raises ``NoRoom`` before anything is sent."""
+    """Checked code for a plain raw link; long code goes ahead in pieces. Code the board cannot
+    afford to check (too long for its heap, or a user's code on a board too small for the one
+    more level of C stack that ``exec`` takes) raises ``NoRoom`` before anything is sent."""
     limit = repl.check_limit if repl.check_limit is not None else UNKNOWN_HEAP_LIMIT
-    if len(data) > limit and not checked_only and not checked.has_control(data):
+    afford = len(data) <= limit and repl.check_user_code
+    if not afford and not checked_only and not checked.has_control(data):
         raise checked.NoRoom(None)
     if checked.literal_size(data, repl.eight_bit_literals) <= checked.PIECE:
         return own_form(repl)(data)

@@ -115,9 +115,8 @@ MEMORY_ABORT: Script = [
     ("rx", b"\x04Traceback (most recent call last):\r\nMemoryError: memory allocation failed\r\n"),
     ("rx", b"\x04>"),
     # the code never ran: resent the plain way, which stays in use for this connection
-    # (checked: a plain raw link has no flow control)
-    ("tx", wrap(b"print('a' * 3)\n" + b"#" * 300) + b"\x04"),
-    ("rx", b"OK\x06aaa\r\n\x04\x04>"),
+    ("tx", b"print('a' * 3)\n" + b"#" * 300 + b"\x04"),
+    ("rx", b"OKaaa\r\n\x04\x04>"),
 ]
 
 
@@ -131,10 +130,10 @@ def test_paste_aborted_by_the_board_falls_back_to_plain_raw(cuts: list[int]) -> 
 REFUSED: Script = [
     ("tx", b"\x05A\x01"),
     ("rx", b"R\x00>"),
-    ("tx", wrap(b"print(1)") + b"\x04"),
-    ("rx", b"OK\x061\r\n\x04\x04>"),
-    ("tx", wrap(b"print(2)") + b"\x04"),  # no second raw-paste request on this connection
-    ("rx", b"OK\x062\r\n\x04\x04>"),
+    ("tx", b"print(1)\x04"),
+    ("rx", b"OK1\r\n\x04\x04>"),
+    ("tx", b"print(2)\x04"),  # no second raw-paste request on this connection
+    ("rx", b"OK2\r\n\x04\x04>"),
 ]
 
 
@@ -150,8 +149,8 @@ OLD_FIRMWARE: Script = [
     # firmware before raw-paste: "\x05A" is code, "\x01" resets the raw REPL (re-prints banner)
     ("tx", b"\x05A\x01"),
     ("rx", RAW_PROMPT),
-    ("tx", wrap(b"print(3)") + b"\x04"),
-    ("rx", b"OK\x063\r\n\x04\x04>"),
+    ("tx", b"print(3)\x04"),
+    ("rx", b"OK3\r\n\x04\x04>"),
 ]
 
 
@@ -354,3 +353,21 @@ def test_a_silent_reset_is_noted_not_fatal() -> None:
     assert repl.port.done
     assert repl.await_reset(timeout=0.1) is False
     assert "no sign of the reset" in repl.transport.tap.render()
+
+
+CHECKED_PLAIN: Script = [
+    # a board known to afford checked code (``Board`` says so from its facts): on a plain raw
+    # link the user's code travels checked too
+    ("tx", b"\x05A\x01"),
+    ("rx", b"R\x00>"),
+    ("tx", wrap(b"print(1)") + b"\x04"),
+    ("rx", b"OK\x061\r\n\x04\x04>"),
+]
+
+
+@each_split(CHECKED_PLAIN)
+def test_checked_code_on_a_plain_link(cuts: list[int]) -> None:
+    repl = repl_for(CHECKED_PLAIN, cuts)
+    repl.check_user_code = True
+    assert repl.exec("print(1)") == b"1\n"
+    assert repl.raw_paste is False and repl.port.done
