@@ -1,9 +1,16 @@
 """The fault injector of a virtual board: what goes wrong on demand, and its parameters.
 
-Why a part of its own: the control socket's ``fault`` verb, the wire (stall, hang, drop, noise)
-and the board's firmware (slow boot, raw-paste refusal) all read the same few settings; keeping
-them here means one list of names and parameters, checked once, for every board kind. A kind
-says which faults it can model (``supported``); asking for another one is a clear error.
+Why a part of its own: the control socket's ``fault`` verb, the wire (stall, hang, drop, noise,
+corrupt) and the board's firmware (slow boot, raw-paste refusal) all read the same few settings;
+keeping them here means one list of names and parameters, checked once, for every board kind. A
+kind says which faults it can model (``supported``); asking for another one is a clear error.
+
+Drop, noise and corrupt act on bytes in flight (``to_host``, ``to_board``): with a ``rate``, each
+byte crossing the wire is hit with that probability, anywhere in the stream, until ``count``
+bytes were hit; ``seed`` makes the choices reproducible. Without a rate, drop takes the next
+``count`` bytes and noise puts ``count`` bytes on the wire at once (as they always did).
+Corrupt acts on the board's bytes towards the host, and with ``direction="both"`` on the host's
+bytes towards the board too (a link without flow control, where ``hil.checked`` guards code).
 """
 
 from __future__ import annotations
