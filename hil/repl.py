@@ -324,7 +324,8 @@ class Repl:
 
     def eval(self, expression: str | bytes, *, timeout: Deadline | float = 10.0) -> Any:
         """Evaluate an expression on the board and return its value (via ``repr`` and a literal
-        parse on the host: exact for numbers, strings, bytes, and containers of them)."""
+        parse on the host: exact for numbers, strings, bytes, and containers of them). The
+        answer is not checked: ``Board.eval`` checks it end to end (``hil.checked``)."""
         expr = expression.encode() if isinstance(expression, str) else expression
         out = self.exec(b"print(repr(" + expr + b"))", timeout=timeout)
         text = out.decode("utf-8", "replace")
