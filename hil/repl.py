@@ -263,13 +263,15 @@ class Repl:
         *,
         timeout: Deadline | float = 10.0,
         on_output: Callable[[bytes], None] | None = None,
-        checked_only: bool = False,
+        checked_only: bool | None = False,
     ) -> ExecResult:
         """Run code in the raw REPL and return its stdout and stderr (uncooked).
 
         On a link without flow control the code travels checked (``hil.checked``); where the
         board has no heap for that (about one more copy of the code), it is sent again as it
-        is, noted in the transcript, unless ``checked_only`` (then the ``MemoryError`` stands).
+        is, noted in the transcript, unless ``checked_only`` (then the ``MemoryError`` stands);
+        ``checked_only=None`` prefers the checked form even where a user's code goes unchecked
+        (``check_user_code``), falling back only for lack of heap.
 
         ``on_output`` receives stdout as it arrives (then ``ExecResult.stdout`` is empty: a
         streamed program may print more than fits in memory). Never raises for the board's
@@ -311,7 +313,7 @@ class Repl:
         *,
         timeout: Deadline | float = 10.0,
         on_output: Callable[[bytes], None] | None = None,
-        checked_only: bool = False,
+        checked_only: bool | None = False,
     ) -> bytes:
         """Run code; return its stdout; raise ``RemoteError`` if it raised on the board."""
         result = self.exec_raw(

@@ -42,7 +42,7 @@ UNKNOWN_HEAP_LIMIT = 1024
 
 
 def run(
-    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool
+    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool | None
 ) -> ExecResult:
     """Send ``data`` and read its answer (see the module doc); raises ``CodeDamaged``."""
     control = checked.has_control(data)
@@ -106,7 +106,11 @@ def own_form(repl: Repl) -> Callable[[bytes], bytes]:
 
 
 def _run_checked(
-    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool
+    repl: Repl,
+    data: bytes,
+    deadline: Deadline,
+    on_output: Sink | None,
+    checked_only: bool | None,
 ) -> ExecResult:
     sent = repl.sender.send(
         data,
@@ -133,12 +137,12 @@ def _run_checked(
     return checked.unwrap(result, where=repl.where, tail=repl.transport.tail)
 
 
-def _plain_form(repl: Repl, data: bytes, deadline: Deadline, checked_only: bool) -> bytes:
+def _plain_form(repl: Repl, data: bytes, deadline: Deadline, checked_only: bool | None) -> bytes:
     """Checked code for a plain raw link; long code goes ahead in pieces. Code the board cannot
     afford to check (too long for its heap, or a user's code on a board too small for the one
     more level of C stack that ``exec`` takes) raises ``NoRoom`` before anything is sent."""
     limit = repl.check_limit if repl.check_limit is not None else UNKNOWN_HEAP_LIMIT
-    afford = len(data) <= limit and repl.check_user_code
+    afford = len(data) <= limit and (repl.check_user_code or checked_only is None)
     if not afford and not checked_only and not checked.has_control(data):
         raise checked.NoRoom(None)
     if checked.literal_size(data, repl.eight_bit_literals) <= checked.PIECE:
