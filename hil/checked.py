@@ -182,7 +182,11 @@ def unwrap(result: ExecResult, *, where: str = "", tail: bytes = b"") -> ExecRes
         )
     text = result.stderr.decode("utf-8", "replace")
     frames = [m for m in (_FRAME.match(line) for line in text.splitlines()) if m]
-    own = all(f.group(1) == "<stdin>" and 1 <= int(f.group(2)) <= WRAPPER_LINES for f in frames)
+    # no frame at all proves nothing, except a board out of heap before it ran a line
+    out_of_heap = text.rstrip().splitlines()[-1:] == ["MemoryError"] or "\nMemoryError" in text
+    own = (bool(frames) or out_of_heap) and all(
+        f.group(1) == "<stdin>" and 1 <= int(f.group(2)) <= WRAPPER_LINES for f in frames
+    )
     if not result.stdout and own and text.rstrip().splitlines()[-1:] and not result.soft_reset:
         error = RemoteError.from_traceback(text, where=where, tail=tail)
         if error.type_name == "MemoryError":

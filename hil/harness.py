@@ -194,7 +194,13 @@ class Harness:
         entry, link = self.entry, self.link
         assert entry is not None and link is not None
         if entry.id not in self.facts:
-            self.facts[entry.id] = link.facts
+            try:
+                self.facts[entry.id] = link.facts
+            except InfrastructureError as e:  # a board that cannot be asked: recover or out
+                reason = self.check_health()
+                if reason:
+                    raise BoardQuarantined(reason, where=entry.id, tail=e.tail) from e
+                raise
         return self.facts[entry.id]
 
     def capabilities(self, entry: Board) -> frozenset[str]:

@@ -123,7 +123,10 @@ class XdistHooks:
             return None
         from hil.xdist_scheduling import BoardScheduling
 
-        return BoardScheduling(config, self.session.harness.rack.boards, log)
+        harness = self.session.harness
+        return BoardScheduling(
+            config, harness.rack.boards, log, reset_scope=harness.settings.reset_scope
+        )
 
 
 class HilSession:

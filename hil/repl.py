@@ -359,6 +359,8 @@ class Repl:
         if sent.aborted:
             return  # the board aborted the paste: it answers with an error report, not an ack
         ack = b"\x04" if self.sender.raw_paste else b"OK"
+        if sent.wrapped:  # checked code marks the passed check: the code is about to run
+            ack += checked.MARK
         try:
             self.transport.read_until(ack, deadline=deadline.cap(min(1.0, self.reply_timeout)))
         except (BoardTimeout, LinkError):

@@ -71,9 +71,10 @@ def _suspect(repl: Repl, data: bytes, result: ExecResult, deadline: Deadline) ->
     error = result.error(where=repl.where)
     if error is None or not _innermost_is_stdin(error.traceback):
         return
-    name = _QUOTED.search(error.message)
+    # the name looked up is the last one quoted ("'NoneType' object has no attribute 'foo'")
+    names = _QUOTED.findall(error.message)
     lookup = error.type_name in ("NameError", "ImportError", "AttributeError")
-    if lookup and name and name.group(1).encode() not in data:
+    if lookup and names and names[-1].encode() not in data:
         raise LinkError(
             f"the code was damaged on the way ({error.type_name}: {error.message}, a name "
             "it does not contain)",
@@ -82,7 +83,10 @@ def _suspect(repl: Repl, data: bytes, result: ExecResult, deadline: Deadline) ->
         )
     if error.type_name in ("SyntaxError", "IndentationError"):
         probe = b"if 0:\n" + b"".join(b" " + line for line in data.splitlines(keepends=True))
-        again = _run_checked(repl, probe, deadline, None, True)
+        try:
+            again = _run_checked(repl, probe, deadline, None, True)
+        except (checked.NoRoom, checked.CodeDamaged):
+            return  # cannot tell: the board's own report stands
         if again.error() is None:
             raise LinkError(
                 f"the code was damaged on the way ({error.type_name} where the board compiles "

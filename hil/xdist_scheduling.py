@@ -39,14 +39,19 @@ def board_of(nodeid: str, board_ids: Iterable[str]) -> str | None:
 class BoardScheduling(LoadScopeScheduling):
     """LoadScope with a board, or a share of a group, as the scope; other tests alone."""
 
-    def __init__(self, config: pytest.Config, boards: Iterable[Board], log=None) -> None:
+    def __init__(
+        self, config: pytest.Config, boards: Iterable[Board], log=None, reset_scope: str = "test"
+    ) -> None:
         super().__init__(config, log)
         boards = tuple(boards)
+        #: with a class or module reset scope, a class's or file's tests stay on one board
+        self.reset_scope = reset_scope
         self.board_ids = tuple(board.id for board in boards)
         #: boards per group: a group's tests are cut into this many units
         self.group_sizes = Counter(board.group_id for board in boards)
         self._dealt: Counter[str] = Counter()
         self._scopes: dict[str, str] = {}
+        self._shares: dict[tuple[str, str], int] = {}
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid not in self._scopes:  # asked again when a test completes: the same answer
@@ -59,7 +64,19 @@ class BoardScheduling(LoadScopeScheduling):
             return f"board:{board}"
         group = board_of(nodeid, self.group_sizes)
         if group is not None:  # dealt round the group's boards, in collection order
-            share = self._dealt[group] % self.group_sizes[group]
-            self._dealt[group] += 1
-            return f"group:{group}:{share}"
+            unit = (group, self._unit(nodeid))
+            if unit not in self._shares:
+                self._shares[unit] = self._dealt[group] % self.group_sizes[group]
+                self._dealt[group] += 1
+            return f"group:{group}:{self._shares[unit]}"
+        return nodeid
+
+    def _unit(self, nodeid: str) -> str:
+        """What is dealt as one: a test, or its class or file when the board is reset once per
+        class or file (the tests of a file share one board's state, as promised)."""
+        parts = nodeid.split("::")
+        if self.reset_scope == "class" and len(parts) > 2:
+            return "::".join(parts[:2])
+        if self.reset_scope in ("class", "module"):  # a test outside a class: its file
+            return parts[0]
         return nodeid

@@ -42,13 +42,16 @@ def run_command(options: CommandOptions, *, what: str, where: str) -> None:
         raise InfrastructureError(f"{what} command {argv} failed: {e}", where=where) from e
     try:
         stdout, stderr = proc.communicate(timeout=options.timeout)
-    except subprocess.TimeoutExpired as e:
-        with contextlib.suppress(ProcessLookupError):
+    except BaseException as e:  # a timeout, or an interrupt: nothing it started outlives it
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise InfrastructureError(
-            f"{what} command {argv} timed out after {options.timeout:g}s", where=where
-        ) from e
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=5)  # reap it; pipes a detached grandchild holds: let go
+        if isinstance(e, subprocess.TimeoutExpired):
+            raise InfrastructureError(
+                f"{what} command {argv} timed out after {options.timeout:g}s", where=where
+            ) from e
+        raise
     if proc.returncode != 0:
         output = (stderr or stdout).decode("utf-8", "replace")
         tail = escape_text(" | ".join(output.strip().splitlines()[-3:]))

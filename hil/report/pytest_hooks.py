@@ -160,6 +160,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if session is None:
         return
     harness = session.harness
+    if report.failed:  # what a failed test left on the board is no start for the next one
+        harness.forget_reset()
     teardown = report.when == "teardown"
     if not (report.failed or (teardown and (harness.settings.log_dir or _allure_active()))):
         return  # nobody reads the transcript of this phase: do not render it

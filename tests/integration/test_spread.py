@@ -186,6 +186,20 @@ def test_module_reset_scope_keeps_the_board_between_tests_of_a_file_only(
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_module_scope_keeps_a_file_on_one_board_of_its_group(
+    tmp_path: Path, start_virtual_boards
+) -> None:
+    boards = start_virtual_boards(2)
+    rack = rack_file(tmp_path / "rack.toml", boards)
+    for name in ("a", "b", "c"):  # each file's second test needs its first test's board
+        (tmp_path / f"test_{name}.py").write_text(textwrap.dedent(SCOPED.format(expected=True)))
+
+    done = run_pytest(tmp_path, f"--hil-rack={rack}", "-n", "2", "--hil-reset-scope=module")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 passed" in done.stdout
+
+
 def test_the_reset_marker_sets_the_scope_of_one_file(tmp_path: Path, start_virtual_boards) -> None:
     boards = start_virtual_boards(1)
     rack = rack_file(tmp_path / "rack.toml", boards)
