@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from hil.errors import ConfigError, ProtocolError, RemoteError
+from hil.errors import ConfigError, LinkError, ProtocolError, RemoteError
 from hil.replparse import parse_value
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _hil():
  try:u=dict(zip(('sysname','nodename','release','version','machine'),os.uname()))
  except Exception:pass
  i=sys.implementation
- print(repr((sys.platform,i.name,tuple(i.version),u,f)))
+ r=repr((sys.platform,i.name,tuple(i.version),u,f));print(r);print(r)
 try:_hil()
 finally:del _hil
 """,
@@ -109,7 +109,7 @@ def _hil():
    import pyb
    if pyb.SDCard().present():s=('pyb.SDCard',None,None)
   except Exception:pass
- print(repr((f,s)))
+ r=repr((f,s));print(r);print(r)
 try:_hil()
 finally:del _hil
 """,
@@ -228,7 +228,7 @@ def probe(board: Board, *, timeout: float = 20.0) -> BoardFacts:
     repl = board.repl
     repl.note("probe what the board has")
     try:
-        first, second = (repl.exec(code, timeout=timeout) for code in PROBE_SOURCES)
+        first, second = (_twice(repl.exec(code, timeout=timeout), board) for code in PROBE_SOURCES)
     except RemoteError as exc:  # our own code: whatever it raised is the rig's problem
         raise ProtocolError(f"the probe failed on the board: {exc.what}", where=board.name) from exc
     return parse_facts(
@@ -237,6 +237,20 @@ def probe(board: Board, *, timeout: float = 20.0) -> BoardFacts:
         raw_paste=repl.raw_paste is True,
         where=board.name,
     )
+
+
+def _twice(out: bytes, board: Board) -> bytes:
+    """The probe prints each answer twice (cheaper on a 7 kB heap than a checksum, and the
+    facts decide which checksum the board has): two copies that differ were altered on the way,
+    and facts that drive skips and encodings must not be wrong."""
+    lines = out.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+    if len(lines) != 2 or lines[0] != lines[1]:
+        raise LinkError(
+            f"the probe's answer was altered on the way: {out[:200]!r}",
+            where=board.name,
+            tail=board.transport.tail,
+        )
+    return lines[0]
 
 
 def _joined(first: str, second: str) -> str:

@@ -109,8 +109,9 @@ def test_micropython_runs_the_probe_and_it_leaves_nothing_behind(tmp_path: Path)
     out = subprocess.run(
         [MICROPYTHON, str(script)], capture_output=True, timeout=30, check=True, cwd=tmp_path
     )
-    first, second, clean = out.stdout.decode().strip().split("\n")
+    first, first_again, second, second_again, clean = out.stdout.decode().strip().split("\n")
     assert clean == "True"  # no name left in __main__
+    assert (first, second) == (first_again, second_again)  # each answer twice, to compare
     facts = parse_facts(_joined(first, second))
     assert facts.platform == sys.platform and facts.implementation == "micropython"
     assert facts.version[:1] == (1,)
@@ -118,3 +119,17 @@ def test_micropython_runs_the_probe_and_it_leaves_nothing_behind(tmp_path: Path)
     assert facts.lacks("sys.modules", "hashlib", "binascii", "os.ilistdir", "writable-fs") == []
     assert facts.sd is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.py"]  # test file removed
+
+
+def test_a_probe_answer_whose_two_copies_differ_is_a_link_error() -> None:
+    from types import SimpleNamespace
+
+    from hil.errors import LinkError
+    from hil.probe import _twice
+
+    board = SimpleNamespace(name="mb", transport=SimpleNamespace(tail=b""))
+    assert _twice(b"('microbit', 1)\r\n('microbit', 1)\r\n", board) == b"('microbit', 1)"  # type: ignore[arg-type]
+    with pytest.raises(LinkError, match="mb: the probe's answer was altered on the way"):
+        _twice(b"('microbit', 1)\r\n('micrebit', 1)\r\n", board)  # type: ignore[arg-type]
+    with pytest.raises(LinkError):
+        _twice(b"('microbit', 1)\r\n", board)  # type: ignore[arg-type]
