@@ -69,6 +69,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: How often code that provably did not run (its transfer was damaged) is sent again: a lossy
+#: link under load (a UART with no flow control) can damage two transfers in a row.
+RESENDS = 2
 
 #: The end of the friendly banner: ``MicroPython v1.xx on <date>; <board> with <mcu>`` line,
 #: then this line, then the prompt.
@@ -281,7 +284,7 @@ class Repl:
         """
         data = code.encode() if isinstance(code, str) else bytes(code)
         deadline = as_deadline(timeout)
-        for attempt in (1, 2):
+        for attempt in range(1, RESENDS + 2):
             self._ensure_raw(deadline)
             self.note(f"exec {summary(data)}")
             self.mode = Mode.UNKNOWN  # until the prompt is back
@@ -292,7 +295,7 @@ class Repl:
                 # re-synchronise before anything else is sent
                 self._stale_input = True
                 self.mode = Mode.UNKNOWN
-                if not exc.resend_safe or attempt == 2 or deadline.expired:
+                if not exc.resend_safe or attempt > RESENDS or deadline.expired:
                     raise
                 self.note(f"{exc.what}: it did not run, so it is sent again")
             except (ProtocolError, RawReplError, LinkError):

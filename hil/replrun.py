@@ -87,10 +87,11 @@ def _suspect(repl: Repl, data: bytes, result: ExecResult, deadline: Deadline) ->
             again = _run_checked(repl, probe, deadline, None, True)
         except (checked.NoRoom, checked.CodeDamaged):
             return  # cannot tell: the board's own report stands
-        if again.error() is None:
-            raise LinkError(
+        if again.error() is None:  # a SyntaxError: not a line of it ran, so it may go again
+            raise checked.CodeDamaged(
                 f"the code was damaged on the way ({error.type_name} where the board compiles "
                 "it when checked); it did not run",
+                resend_safe=True,
                 where=repl.where,
                 tail=repl.transport.tail,
             )
