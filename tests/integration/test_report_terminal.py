@@ -87,7 +87,8 @@ def test_the_table_per_board_adds_up(run: tuple[subprocess.CompletedProcess, Pat
     assert row[5:7][1] == "s"  # board time
     assert "failures by fault: 2 = 1 product + 1 assertion" in lines
     assert any(line.startswith(f"{row[0]}: firmware ") for line in lines)
-    assert all(len(line) <= 80 for line in lines if " " in line.strip())
+    ours = lines[1 : next(i for i, line in enumerate(lines) if line.startswith("=") and i)]
+    assert all(len(line) <= 80 for line in ours if " " in line.strip()), ours  # pytest's: not
 
 
 def results(project: Path) -> dict[str, dict[str, Any]]:
