@@ -9,20 +9,17 @@ boot, the slot knows the files.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from hil.errors import SimError
-from hil.private_dir import open_private, write_private
+from hil.private_dir import write_private
 from hil.sim import images
-
-#: Flashing writes a chunk this often; the chunk size follows from the modelled write rate.
-STEP_INTERVAL = 0.02
+from hil.sim.stepped_flash import SteppedFlash
 
 
-class FirmwareSlot:
+class FirmwareSlot(SteppedFlash):
     """``firmware.bin`` (what boots), ``flash.img`` (the LittleFS the board mounts at ``/``) and,
     in bootloader mode, ``uf2-drive/`` (the mass-storage drive of an rp2's boot ROM)."""
 
@@ -34,17 +31,13 @@ class FirmwareSlot:
         flash_size: int,
         flash_rate: int,
     ) -> None:
+        super().__init__(flash_rate)
         self.name = name
         self.interpreter = interpreter
         self.flash_size = flash_size
-        self.step = max(1, int(flash_rate * STEP_INTERVAL))
         self.firmware_path = directory / "firmware.bin"
         self.flash_path = directory / "flash.img"
         self.drive_path = directory / "uf2-drive"
-        #: (bytes written, total) while a flash is in progress.
-        self.progress: tuple[int, int] | None = None
-        self._image = b""
-        self._erase = False
 
     def prepare(self) -> None:
         """Create what is missing: an erased flash, and firmware of the interpreter's version."""
@@ -60,44 +53,13 @@ class FirmwareSlot:
         """Start writing ``image``; refuses anything that is not a virtual-board image, and a
         second flash while one runs, before writing a byte."""
         images.read_firmware_info(image)
-        if self.progress is not None:
-            raise SimError("the board is being flashed already", where=self.name)
-        self._image = image
-        self._erase = erase
-        os.close(open_private(self._partial))
-        self.progress = (0, len(image))
-
-    def write_step(self) -> bool:
-        """Write the next chunk; True when the image is complete and installed (and the
-        filesystem erased, if asked)."""
-        if self.progress is None:
-            return False
-        done, total = self.progress
-        with os.fdopen(open_private(self._partial, append=True), "ab") as f:
-            f.write(self._image[done : done + self.step])
-        done = min(total, done + self.step)
-        self.progress = (done, total)
-        if done < total:
-            return False
-        os.replace(self._partial, self.firmware_path)
-        if self._erase:
-            self.erase_flash()
-        self.progress = None
-        self._image = b""
-        return True
-
-    def cancel(self) -> None:
-        """A reset or power loss cut the flash short (the old firmware stays)."""
-        self.progress = None
-        self._image = b""
+        self.start(image, erase)
 
     def erase_flash(self) -> None:
         """Wipe the flash filesystem; the board formats a fresh one on its next boot."""
         images.create_flash(self.flash_path, self.flash_size)
 
-    @property
-    def _partial(self) -> Path:
-        return self.firmware_path.with_suffix(".partial")
+    erase_filesystem = erase_flash
 
     # --- UF2 bootloader -----------------------------------------------------------------------
 

@@ -35,12 +35,13 @@ from hil.sim.card_slot import CardSlots
 from hil.sim.config import BoardConfig
 from hil.sim.faults import ALL_FAULTS, FaultInjector
 from hil.sim.firmware import linkcodes as code
-from hil.sim.firmware_slot import STEP_INTERVAL, FirmwareSlot
+from hil.sim.firmware_slot import FirmwareSlot
 from hil.sim.hosts import Schedule
 from hil.sim.interpreter import HARD_RESET, PWRON_RESET, SOFT_RESET, Child, Interpreter
 from hil.sim.link import Message
 from hil.sim.port import Port
 from hil.sim.states import BoardState
+from hil.sim.stepped_flash import STEP_INTERVAL
 from hil.sim.wire import Relay
 
 __all__ = ["BoardConfig", "BoardHost"]

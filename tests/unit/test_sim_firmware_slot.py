@@ -9,7 +9,8 @@ import pytest
 
 from hil.errors import SimError
 from hil.sim import images
-from hil.sim.firmware_slot import STEP_INTERVAL, FirmwareSlot
+from hil.sim.firmware_slot import FirmwareSlot
+from hil.sim.stepped_flash import STEP_INTERVAL
 
 
 @pytest.fixture(scope="module")

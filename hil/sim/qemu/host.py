@@ -42,9 +42,10 @@ from hil.sim.hosts import Schedule, WithoutOptionalParts, unsupported
 from hil.sim.port import Port
 from hil.sim.qemu.image import INSTALL_WHEEL, find_qemu, wheel_hex
 from hil.sim.qemu.process import QemuProcess
-from hil.sim.qemu.slot import STEP_INTERVAL, FlashSlot
+from hil.sim.qemu.slot import FlashSlot
 from hil.sim.qemu.sockets import connect_unix
 from hil.sim.states import BoardState
+from hil.sim.stepped_flash import STEP_INTERVAL
 from hil.sim.wire import Relay
 
 __all__ = ["QemuHost"]

@@ -15,32 +15,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from hil.errors import SimError
-from hil.private_dir import open_private
 from hil.sim.qemu import image
-
-#: Flashing writes a chunk this often; the chunk size follows from the modelled write rate.
-STEP_INTERVAL = 0.02
+from hil.sim.stepped_flash import SteppedFlash
 
 
-class FlashSlot:
+class FlashSlot(SteppedFlash):
     """The files of one board's flash; see the module docstring."""
 
     def __init__(self, name: str, directory: Path, flash_rate: int) -> None:
+        super().__init__(flash_rate)
         self.name = name
         self.dir = directory
         self.firmware_path = directory / "firmware.bin"
         self.saved_path = directory / "flash.bin"
-        self.step = max(1, int(flash_rate * STEP_INTERVAL))
-        #: (bytes written, total) while a flash is in progress.
-        self.progress: tuple[int, int] | None = None
-        self._image = b""
-        self._erase = False
         self._info: dict[str, Any] = {}
 
     def prepare(self, hex_path: Path | None = None) -> None:
@@ -70,43 +61,12 @@ class FlashSlot:
     def begin(self, data: bytes, erase: bool = False) -> None:
         """Start writing a firmware file (Intel hex or a flat image); refuses anything that is
         not nRF51 firmware, and a second flash while one runs, before writing a byte."""
-        flat = image.to_flat(data, where=self.name)
-        if self.progress is not None:
-            raise SimError("the board is being flashed already", where=self.name)
-        self._image = flat
-        self._erase = erase
-        os.close(open_private(self._partial))
-        self.progress = (0, len(flat))
+        self.start(image.to_flat(data, where=self.name), erase)
 
-    def write_step(self) -> bool:
-        """Write the next chunk; True when the image is complete and installed."""
-        if self.progress is None:
-            return False
-        done, total = self.progress
-        with os.fdopen(open_private(self._partial, append=True), "ab") as f:
-            f.write(self._image[done : done + self.step])
-        done = min(total, done + self.step)
-        self.progress = (done, total)
-        if done < total:
-            return False
-        os.replace(self._partial, self.firmware_path)
-        if self._erase:
-            self.erase()
-        self.progress = None
-        self._image = b""
+    erase_filesystem = erase
+
+    def installed(self) -> None:
         self._info = {}
-        return True
-
-    def cancel(self) -> None:
-        """A reset or power loss cut the flash short: the old firmware stays."""
-        self.progress = None
-        self._image = b""
-        with contextlib.suppress(OSError):
-            self._partial.unlink()
-
-    @property
-    def _partial(self) -> Path:
-        return self.firmware_path.with_suffix(".partial")
 
     def info(self) -> dict[str, Any]:
         """Version, date, board, MCU (from the banner text in the image) and sha256."""
