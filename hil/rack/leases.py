@@ -1,8 +1,10 @@
 """Leases: one board, one holder, across threads, xdist workers, pytest runs and CI jobs.
 
-A lease is an OS file lock (``flock`` on POSIX, ``LockFileEx`` on Windows, through ``filelock``) on
-``<lock_dir>/<board-id>.lock``. The kernel drops the lock when its holder dies, even by ``kill -9``,
-so nothing is ever left stale and nobody has to break a lock by age.
+A lease is an OS file lock (``flock`` on POSIX, ``LockFileEx`` on Windows through ``filelock``) on
+``<lock_dir>/<board-id>.lock`` (:mod:`hil.rack.oslock`). The kernel drops the lock when its holder
+dies, even by ``kill -9``, so nothing is ever left stale and nobody has to break a lock by age.
+The file exists while the board is held: a released lease, a status look or a ``hil rack check``
+leaves the directory as it found it (a killed holder's file stays, free, until the next lease).
 
 Next to each lock, the holder writes ``<board-id>.holder.json`` (pid, host, worker, run, since) so
 that a process that waits in vain can say who holds what. That file is only a hint: a dead holder's
@@ -27,11 +29,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-import filelock
-
 from hil.errors import BoardQuarantined, ConfigError, LeaseTimeout
 from hil.rack._files import read_json, write_json_atomic
 from hil.rack.inventory import Board
+from hil.rack.oslock import OsLock
 from hil.rack.quarantine import Quarantine
 from hil.rack.selector import Selector
 
@@ -130,9 +131,7 @@ class Lease:
     its lock.
     """
 
-    def __init__(
-        self, board: Board, holder: Holder, lock: filelock.BaseFileLock, info: Path
-    ) -> None:
+    def __init__(self, board: Board, holder: Holder, lock: OsLock, info: Path) -> None:
         self.board = board
         self.holder = holder
         self._lock = lock
@@ -140,20 +139,20 @@ class Lease:
 
     @property
     def held(self) -> bool:
-        return self._lock.is_locked
+        return self._lock.held
 
     @property
     def lock_path(self) -> Path:
-        return Path(self._lock.lock_file)
+        return self._lock.path
 
     def release(self) -> None:
         """Give the board back; calling it again does nothing."""
-        if not self._lock.is_locked:
+        if not self._lock.held:
             return
         # The holder file goes first, while the lock still guards it, so a new holder's file is
         # never removed by an old holder.
         self._info.unlink(missing_ok=True)
-        self._lock.release(force=True)
+        self._lock.release()
 
     def __enter__(self) -> Lease:
         return self
@@ -243,21 +242,11 @@ class LeaseManager:
         return None if record is None else record.reason
 
     def _try_lock(self, board: Board) -> Lease | None:
-        lock = filelock.FileLock(str(self.lock_path(board.id)), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
+        lock = OsLock(self.lock_path(board.id))
+        if not lock.try_acquire():
             return None
-        if isinstance(lock, filelock.SoftFileLock):
-            # filelock fell back to a lock file that outlives a killed holder: refuse it.
-            lock.release(force=True)
-            raise ConfigError(
-                "the lock directory does not support OS file locks (a network filesystem?); "
-                "choose a local one",
-                where=str(self.lock_dir),
-            )
         if self._quarantined(board.id) is not None:  # taken out while we were locking it
-            lock.release(force=True)
+            lock.release()
             return None
         holder = Holder.current(worker=self.worker, run=self.run, label=self.label)
         info = self.info_path(board.id)
@@ -319,8 +308,8 @@ class LeaseManager:
     def state(self, board_id: str) -> LockState:
         """Whether ``board_id`` is free, who holds it, whether this run quarantined it.
 
-        Probing takes the lock for an instant when it is free; a competing acquirer then simply
-        tries again on its next round.
+        Probing takes the lock for an instant when it is free (and removes its file again); a
+        competing acquirer then simply tries again on its next round.
         """
         quarantined = self._quarantined(board_id)
         if quarantined is not None:
@@ -328,12 +317,11 @@ class LeaseManager:
         path = self.lock_path(board_id)
         if not path.exists():
             return LockState(board_id, free=True)
-        lock = filelock.FileLock(str(path), thread_local=False)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
+        lock = OsLock(path)
+        if not lock.try_acquire():
             return LockState(
                 board_id, free=False, holder=Holder.from_json(read_json(self.info_path(board_id)))
             )
-        lock.release(force=True)
+        self.info_path(board_id).unlink(missing_ok=True)  # a killed holder's hint, now stale
+        lock.release()
         return LockState(board_id, free=True)

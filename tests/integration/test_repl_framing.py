@@ -66,7 +66,7 @@ def test_checked_code_reads_like_code_sent_directly(repl: Repl) -> None:
     with pytest.raises(RemoteError) as info:
         repl.exec(b"x = 1\ndef f():\n    return y\n# \x04\nf()", timeout=10)
     tb = info.value.traceback
-    assert 'File "<stdin>", line 5, in <module>' in tb and 'line 3, in f' in tb
+    assert 'File "<stdin>", line 5, in <module>' in tb and "line 3, in f" in tb
     assert "_hil" not in tb and "<string>" not in tb
     assert "_hil" not in repl.exec("print(dir())").decode()
     with pytest.raises(RemoteError) as info:

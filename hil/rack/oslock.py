@@ -1,0 +1,158 @@
+"""One board's OS lock, whose file exists only while somebody holds it.
+
+A lease must die with its holder, even by ``kill -9``: only a kernel lock does that (``flock`` on
+POSIX). ``filelock`` gives one, but on POSIX it leaves its file behind for ever, and removing that
+file safely needs what it does not offer on every version we support: the locked descriptor, to
+check after locking that the path still names the file we locked. So on POSIX the lock is ours
+(the usual unlink-while-locked protocol, below); elsewhere it is ``filelock``'s, which removes its
+file on release there by itself.
+
+The protocol: only the holder removes the file, before it unlocks. Whoever locks a file checks
+afterwards that the path still names it; if the holder removed it in between, that lock is on a
+file nobody else can find, so it is dropped and the path opened again. Two holders can therefore
+never hold locks on two different files of one path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+from pathlib import Path
+
+from hil.errors import ConfigError
+
+#: How often to re-open when the file keeps being removed under us; each loss means another
+#: process held the lock in between, so giving up (as "held right now") is the right answer.
+_REOPENS = 3
+
+#: errno values saying that the filesystem has no working ``flock`` (some network filesystems).
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+class OsLock:
+    """An exclusive, non-blocking OS lock on ``path``; each instance is its own holder, so two
+    instances in one process (two threads, two managers) contend like two processes do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._fallback = None if _has_flock() else _filelock(path)
+
+    @property
+    def held(self) -> bool:
+        if self._fallback is not None:
+            return bool(self._fallback.is_locked)
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free right now; False if somebody holds it."""
+        if self.held:
+            return True
+        if self._fallback is not None:
+            return _try_filelock(self._fallback, self.path)
+        for _ in range(_REOPENS):
+            fd = self._open()
+            try:
+                if not _flock(fd, self.path):
+                    return False
+                if _names(self.path, fd):
+                    self._fd, fd = fd, None
+                    return True
+                # Its last holder removed the file after we opened it: open the path anew.
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        return False
+
+    def release(self) -> None:
+        """Remove the file (while still holding it, so no one else's file goes), then unlock.
+        Calling it again does nothing."""
+        if self._fallback is not None:
+            if self._fallback.is_locked:
+                self._fallback.release(force=True)
+            return
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            # In a shared sticky directory another user's file cannot be removed: it stays,
+            # which costs nothing, since every holder checks what it locked.
+            with contextlib.suppress(OSError):
+                if _names(self.path, fd):
+                    self.path.unlink()
+        finally:
+            os.close(fd)  # closing the last descriptor unlocks
+
+    def __del__(self) -> None:
+        # A lease dropped without release must not hold its board until the process ends.
+        with contextlib.suppress(Exception):
+            self.release()
+
+    def _open(self) -> int:
+        flags = os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            return os.open(self.path, flags | os.O_RDWR, 0o666)
+        except PermissionError:
+            # Another user's lock file in a shared lock_dir: flock needs no write access.
+            return os.open(self.path, flags | os.O_RDONLY, 0o666)
+        except OSError as error:
+            raise ConfigError(
+                f"cannot open the lock file: {error.strerror or error}", where=str(self.path)
+            ) from None
+
+
+def _flock(fd: int, path: Path) -> bool:
+    """Lock ``fd`` exclusively if nobody holds its file; False if somebody does."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as error:
+        if error.errno in _NO_FLOCK:
+            raise ConfigError(
+                "the lock directory does not support OS file locks (a network filesystem?); "
+                "choose a local one",
+                where=str(path.parent),
+            ) from None
+        raise
+    return True
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        current = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return os.path.samestat(current, os.fstat(fd))
+
+
+def _has_flock() -> bool:
+    return sys.platform != "win32"
+
+
+def _filelock(path: Path):  # type: ignore[no-untyped-def]  # filelock's class differs by version
+    import filelock
+
+    return filelock.FileLock(str(path), thread_local=False)
+
+
+def _try_filelock(lock, path: Path) -> bool:  # type: ignore[no-untyped-def]
+    import filelock
+
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return False
+    if isinstance(lock, filelock.SoftFileLock):
+        # A lock file that outlives a killed holder is no lease: refuse it.
+        lock.release(force=True)
+        raise ConfigError(
+            "the lock directory does not support OS file locks; choose a local one",
+            where=str(path.parent),
+        )
+    return True

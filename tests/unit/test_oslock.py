@@ -1,0 +1,101 @@
+"""The lease lock's file exists only while held, and removing it never lets two holders in.
+
+The interleavings that matter (a waiter opens the file, its holder removes it, a third process
+creates a new one) are driven step by step here, in one process: each :class:`OsLock` is its own
+holder, exactly as two processes would be.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.rack.oslock import OsLock
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the POSIX protocol")
+
+
+def test_the_file_exists_only_while_held(tmp_path: Path) -> None:
+    lock = OsLock(tmp_path / "b0.lock")
+    assert lock.try_acquire()
+    assert lock.path.exists()
+    lock.release()
+    assert not lock.path.exists()
+    lock.release()  # again: nothing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_held_lock_keeps_the_others_out(tmp_path: Path) -> None:
+    first, second = OsLock(tmp_path / "b0.lock"), OsLock(tmp_path / "b0.lock")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    assert not first.try_acquire()
+    second.release()
+
+
+def test_a_killed_holders_file_is_free_and_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "b0.lock"
+    path.write_text("")  # what kill -9 of a holder leaves: a file nobody locks
+    lock = OsLock(path)
+    assert lock.try_acquire()
+    lock.release()
+    assert not path.exists()
+
+
+class _OpensThen(OsLock):
+    """A waiter that opens the lock file, and then, before it locks it, lets ``meanwhile`` run:
+    the window in which another holder may remove the file."""
+
+    def __init__(self, path: Path, meanwhile) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(path)
+        self._meanwhile = meanwhile
+
+    def _open(self) -> int:
+        fd = super()._open()
+        meanwhile, self._meanwhile = self._meanwhile, lambda: None
+        meanwhile()
+        return fd
+
+
+def test_a_file_removed_between_open_and_lock_is_never_held(tmp_path: Path) -> None:
+    path = tmp_path / "b0.lock"
+    holder, third = OsLock(path), OsLock(path)
+    assert holder.try_acquire()
+
+    def holder_leaves_and_a_third_comes() -> None:
+        holder.release()  # removes the file the waiter has open
+        assert third.try_acquire()  # a new file at the same path
+
+    waiter = _OpensThen(path, holder_leaves_and_a_third_comes)
+    # The waiter's flock on the removed file succeeds, but that file is nobody's lock any more;
+    # the path's file is the third's, held: so the board is not the waiter's.
+    assert not waiter.try_acquire()
+    assert third.held and not waiter.held
+    third.release()
+    assert waiter.try_acquire()
+    waiter.release()
+
+
+def test_a_file_removed_between_open_and_lock_is_taken_anew_when_free(tmp_path: Path) -> None:
+    path = tmp_path / "b0.lock"
+    holder = OsLock(path)
+    assert holder.try_acquire()
+    waiter = _OpensThen(path, holder.release)
+    assert waiter.try_acquire()
+    assert path.exists() and OsLock(path).try_acquire() is False  # the waiter's, on the new file
+    waiter.release()
+    assert not path.exists()
+
+
+def test_a_lock_dropped_without_release_is_freed(tmp_path: Path) -> None:
+    path = tmp_path / "b0.lock"
+    lock = OsLock(path)
+    assert lock.try_acquire()
+    del lock
+    other = OsLock(path)
+    assert other.try_acquire()
+    other.release()
