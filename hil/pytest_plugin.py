@@ -415,8 +415,10 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     recorder.start()
     yield link
     recorder.stop()
-    with link.transcript.action("health check", mode=CHECK):
-        quarantined = harness.check_health()
+    quarantined = None
+    if recorder.heap_after is None:  # else the board just answered: it is healthy
+        with link.transcript.action("health check", mode=CHECK):
+            quarantined = harness.check_health()
     finish_board(item, recorder)
     if quarantined:
         item.user_properties.append(("hil_quarantined", quarantined))

@@ -9,24 +9,31 @@ named actions of ``hil.actions``). It then
   titles of their own (only when Allure records the run);
 * adds up the time the board spent answering (every exchange but the recorder's own);
 * measures ``gc.mem_free()`` (after ``gc.collect()``) before and after the test where the board
-  has ``gc``, so a driver that leaks shows as a trend of negative heap changes.
+  has ``gc``, so a driver that leaks shows as a trend of negative heap changes. When not a byte
+  went to or came from the board since the last test's measurement (no reset in between: a
+  class or module reset scope), that measurement is the next test's start, not asked again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 from hil.boardcode import helper
 from hil.errors import HilError, InfrastructureError
 from hil.report import steps
-from hil.transcript import QUIET, Action
+from hil.transcript import QUIET, Action, Direction, Transcript
 
 #: Board code: free heap after a collection, printed; leaves ``__main__`` as it was.
 FREE_HEAP = "import gc\ngc.collect()\nprint(gc.mem_free())"
 #: Seconds the heap measurement may take (a board that stopped answering must not hold the
 #: test's teardown up: the health check after it finds out).
 HEAP_TIMEOUT = 3.0
+
+#: Per link (its transcript): where in its traffic the free heap was last measured, and what
+#: it was.
+_last_heap: weakref.WeakKeyDictionary[Transcript, tuple[int, int]] = weakref.WeakKeyDictionary()
 
 
 class TestRecorder:
@@ -114,12 +121,27 @@ class TestRecorder:
         with contextlib.suppress(HilError, ValueError):
             with self.transcript.action("measure free heap", mode=QUIET):
                 out = self.link.repl.exec(helper(FREE_HEAP), timeout=HEAP_TIMEOUT)
-            return int(out.strip() or b"x")
+            value = int(out.strip() or b"x")
+            _last_heap[self.transcript] = (self.transcript.mark(), value)
+            return value
         return None
+
+    def _unchanged_heap(self) -> int | None:
+        """The last measurement, if the board has been left alone since (no byte either way)."""
+        last = _last_heap.get(self.transcript)
+        if last is None:
+            return None
+        mark, value = last
+        if self.transcript.payload(Direction.TX, mark) or self.transcript.payload(
+            Direction.RX, mark
+        ):
+            return None
+        return value
 
     def start(self) -> None:
         """Before the test: the free heap it starts from; board time counts from here."""
-        self.heap_before = self.free_heap()
+        unchanged = self._unchanged_heap()
+        self.heap_before = unchanged if unchanged is not None else self.free_heap()
         self.board_seconds = 0.0
         self.exchanges = 0
 
