@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -159,22 +158,40 @@ def test_a_stalled_chunk_fails_after_its_own_budget_and_is_what_put_reports() ->
     assert _is_cleanup(repl.budgets[-1][0])  # the file was still closed, or tried to be
 
 
+class StepClock:
+    """A clock that moves only when told: a chunk "takes" time without a real wait."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_put_shares_one_deadline_across_all_chunks() -> None:
-    cost = 0.15  # real seconds per chunk; four of them do not fit in 0.5 s
+    clock = StepClock()
+    cost = 0.15  # seconds per chunk on that clock; four of them do not fit in 0.5 s
 
     def slow(code: bytes, budget: Deadline) -> None:
         if _is_chunk(code):
             if budget.remaining < cost:
                 raise BoardTimeout("out of time", where="scripted")
-            time.sleep(cost)
+            clock.now += cost
 
     repl = ScriptedRepl(slow)
     board = Board(repl, facts=EVERYTHING)  # type: ignore[arg-type]
-    started = time.monotonic()
     with pytest.raises(BoardTimeout, match="out of time"):
-        board.put(os.urandom(6 * board.put_chunk), "/x.bin", timeout=0.5, verify=False)
-    assert time.monotonic() - started < 0.5 + 0.2
-    assert sum(_is_chunk(code) for code, _ in repl.budgets) == 4
+        board.put(
+            os.urandom(6 * board.put_chunk),
+            "/x.bin",
+            timeout=Deadline(0.5, clock=clock),
+            verify=False,
+        )
+    chunks = [budget for code, budget in repl.budgets if _is_chunk(code)]
+    # each chunk got what the earlier ones left of the one budget, not a fresh one: the fourth
+    # found too little and failed, and nothing ran past the deadline
+    assert chunks == pytest.approx([0.5, 0.35, 0.2, 0.05])
+    assert clock.now <= 0.5
 
 
 def test_a_board_error_during_put_is_not_hidden_by_a_failing_cleanup() -> None:
