@@ -21,6 +21,8 @@ import secrets
 import socket
 from pathlib import Path
 
+from hil.processes import pid_alive
+
 _NAME = re.compile(
     r"^(?P<host>[^/]+)/hil-(?P<pid>[0-9]+)-(?P<where>[0-9a-f]{6})-(?P<run>[A-Za-z0-9]+)"
     r"-(?P<worker>[\w.-]+)$"
@@ -53,16 +55,12 @@ class HolderName:
         return f"{self.host}/hil-{self.pid}-{self.where}-{self.run}-{self.worker}"
 
     def is_alive(self) -> bool | None:
-        """Whether the holding process still exists; None when its pid is not ours to ask."""
+        """Whether the holding process still exists (a zombie does not); None when its pid is not
+        ours to ask."""
         if self.host != socket.gethostname() or self.where != pid_space():
             return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True  # exists (another user's) or cannot tell: never reclaim on a guess
-        return True
+        alive = pid_alive(self.pid)
+        return True if alive is None else alive  # cannot tell: never reclaim on a guess
 
 
 def holder_name(*, run: str | None, worker: str | None) -> HolderName:

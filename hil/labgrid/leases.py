@@ -29,6 +29,7 @@ from hil.labgrid.holder import HolderName
 from hil.labgrid.quarantine import PlaceQuarantine
 from hil.labgrid.reclaim import BEAT_INTERVAL, Reclaimer
 from hil.labgrid.tags import BEAT, reservation_filter
+from hil.processes import pid_alive
 from hil.rack.inventory import Board
 from hil.rack.leases import NoMatchingBoard
 from hil.rack.selector import Selector
@@ -213,13 +214,7 @@ class PlaceLeaseManager:
     def _owner_gone(self) -> bool:
         if self.owner_pid is None or self.owner_pid == os.getpid():
             return False
-        try:
-            os.kill(self.owner_pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
-        return False
+        return pid_alive(self.owner_pid) is False  # "cannot tell" keeps the places
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.beat_interval):

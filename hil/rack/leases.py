@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from hil.errors import BoardQuarantined, ConfigError, LeaseTimeout
+from hil.processes import pid_alive
 from hil.rack._files import read_json, write_json_atomic
 from hil.rack.inventory import Board
 from hil.rack.oslock import OsLock
@@ -94,18 +95,11 @@ class Holder:
         )
 
     def is_alive(self) -> bool | None:
-        """Whether the holder process still exists; None when it runs on another host."""
+        """Whether the holder process still exists (a zombie does not); None when it runs on
+        another host, or when its pid cannot be asked about (``hil.processes.pid_alive``)."""
         if self.host != socket.gethostname():
             return None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # exists, belongs to another user
-        except OSError:
-            return None
-        return True
+        return pid_alive(self.pid)
 
     def describe(self, now: float | None = None) -> str:
         """``pid 4242 on ci-3 (worker gw1, run 8f2a) since 12:00:03, 41 s ago``."""

@@ -21,6 +21,7 @@ from typing import Any
 from hil.deadline import Deadline, wait_for
 from hil.errors import ConfigError, SimError
 from hil.private_dir import open_private, private_dir
+from hil.processes import pid_alive
 from hil.sim import inputs
 from hil.sim.config import DEFAULT_KIND
 from hil.sim.control import SimControl
@@ -240,24 +241,12 @@ def _stop_pid(state: Path, pid: int, timeout: float) -> None:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        done = 0
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    """Whether the server still runs; "cannot tell" counts as running (it is then killed).
+    Reaped here when it is this process's own child, so that it does not stay a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0]:
             return False
-        return _not_zombie(pid)
-    return done == 0
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    return pid_alive(pid) is not False
 
 
 def _log_tail(state: Path) -> str:

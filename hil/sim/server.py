@@ -33,6 +33,7 @@ from typing import Any
 
 from hil.errors import HilError
 from hil.private_dir import open_private, private_dir, write_private
+from hil.processes import pid_alive
 from hil.sim import images, inputs, verbs
 from hil.sim.config import DEFAULT_KIND, BoardConfig
 from hil.sim.hosts import HOST_KINDS, Host, host_class
@@ -81,14 +82,10 @@ class Server:
         """Stop when ``pid`` (the test run that started us) is gone, even after a kill -9."""
 
         def check() -> None:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if pid_alive(pid) is False:  # a zombie owner is gone too; "cannot tell" is not
                 log.info("owner %d is gone: stopping", pid)
                 self.running = False
                 return
-            except PermissionError:
-                pass
             self.schedule(OWNER_CHECK_INTERVAL, check)
 
         self.schedule(OWNER_CHECK_INTERVAL, check)
