@@ -11,8 +11,10 @@ import time
 import pytest
 
 from hil.board import Board
+from hil.deadline import wait_for
 from hil.errors import INFRASTRUCTURE, HilError
 from hil.sim import SimBoard
+from hil.transcript import Direction
 
 VALUE = "[list(range(300)), 'caf\\xe9 \\u2603' * 20, b'\\x00\\x04\\xff' * 100, {'k': (1.5, None)}]"
 EXPECTED = [list(range(300)), "caf\xe9 \u2603" * 20, b"\x00\x04\xff" * 100, {"k": (1.5, None)}]
@@ -54,10 +56,14 @@ def test_eval_of_bytes_comes_back_compact_and_exact(board: Board) -> None:
     mark = board.transcript.mark()
     assert board.eval("open('/b.bin', 'rb').read()") == blob
     assert board.eval("bytearray(open('/b.bin', 'rb').read())") == bytearray(blob)
-    from hil.transcript import Direction
-
     received = board.transcript.payload(Direction.RX, mark)
     assert len(received) < 2 * 1.1 * len(blob)  # not repr's 2.5x or more
+
+
+def chunks_sent(board: Board, since: int) -> int:
+    """How many ``put`` chunk statements the host has sent since ``since`` (a transcript mark):
+    each starts ``_hil_w(``, and one is sent only after the one before was written."""
+    return board.transcript.payload(Direction.TX, since).count(b"_hil_w(")
 
 
 def test_a_put_cut_off_midway_keeps_the_old_file_and_keeps_its_deadline(
@@ -66,17 +72,28 @@ def test_a_put_cut_off_midway_keeps_the_old_file_and_keeps_its_deadline(
     (vb,) = start_virtual_boards(1, baud=115200)
     old = b"the old content\n" * 100
     new = os.urandom(100_000)  # about 9 s at 115200 baud
+    stalled = threading.Event()
     with Board.open(vb.port) as board:
         board.put(old, "/keep.bin")
-        timer = threading.Timer(1.0, lambda: vb.control.fault("stall", seconds=30))
-        timer.start()
+        mark = board.transcript.mark()
+
+        def stall_midway() -> None:
+            # once the second chunk is on its way, the first is in the temp file: cut it there
+            if wait_for(lambda: chunks_sent(board, mark) >= 2, 3.0):
+                vb.control.fault("stall", seconds=30)
+                stalled.set()
+
+        staller = threading.Thread(target=stall_midway, daemon=True)
+        staller.start()
         start = time.monotonic()
         try:
             with pytest.raises(HilError) as info:
                 board.put(new, "/keep.bin", timeout=3.0)
+            took = time.monotonic() - start
         finally:
-            timer.cancel()
-        took = time.monotonic() - start
+            staller.join(10)
+        assert stalled.is_set(), "the put never got past its first chunk: nothing was cut"
+        assert chunks_sent(board, mark) < len(new) // board.put_chunk  # cut off midway
     assert info.value.fault == INFRASTRUCTURE
     assert took < 3.0 + 1.0, f"a 3 s put failed after {took:.1f} s"
     vb.control.clear_faults()
