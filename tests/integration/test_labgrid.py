@@ -10,10 +10,12 @@ that file afterwards through the board's local port, not through labgrid.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +168,23 @@ def wait_until(probe, timeout: float, what: str):  # type: ignore[no-untyped-def
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.2)
+
+
+def read_line(proc: subprocess.Popen, timeout: float, what: str, stderr: Path) -> bytes:
+    """The next line ``proc`` prints, read by a thread so that the wait has a deadline: a child
+    that hangs before printing fails the test after ``timeout`` s, saying what it waited for
+    and the end of what it wrote to ``stderr``."""
+    assert proc.stdout is not None
+    lines: queue.Queue[bytes] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what} (pid {proc.pid}, "
+            f"{'running' if proc.poll() is None else f'exited with {proc.returncode}'}); "
+            f"its stderr: {stderr.read_text(errors='replace')[-2000:]}"
+        ) from None
 
 
 def reserved(lab: testlab.Lab) -> list[str]:
@@ -346,16 +365,20 @@ def test_a_holder_on_a_host_that_died_loses_its_place_within_the_bound(
     board = fresh.boards[2]
     script = tmp_path / "holder.py"
     script.write_text(HOLDER_SCRIPT)
-    far = subprocess.Popen(
-        [
-            *(unshare, "--uts", "sh", "-c", 'hostname elsewhere && exec "$@"', "sh"),
-            *(sys.executable, str(script), fresh.address, board),
-        ],
-        stdout=subprocess.PIPE,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
+    errors = tmp_path / "holder.err"
+    with errors.open("wb") as stderr:
+        far = subprocess.Popen(
+            [
+                *(unshare, "--uts", "sh", "-c", 'hostname elsewhere && exec "$@"', "sh"),
+                *(sys.executable, str(script), fresh.address, board),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
     try:
-        assert far.stdout is not None and far.stdout.readline().strip() == b"held"
+        line = read_line(far, 60, "the far holder to say it holds the place", errors)
+        assert line.strip() == b"held", errors.read_text(errors="replace")[-2000:]
         assert held(fresh)[board].startswith("elsewhere/hil-")
         session = LabSession.open(fresh.address, run="near", worker=None, owner_pid=None)
         try:
