@@ -16,6 +16,8 @@ without what the board last said is useless at 3 a.m.
 
 from __future__ import annotations
 
+from hil import board_text
+
 PRODUCT = "product"
 INFRASTRUCTURE = "infrastructure"
 USAGE = "usage"
@@ -28,11 +30,9 @@ def escape_text(text: str) -> str:
     """Board text made safe to show: control characters escaped (``\\x1b``), the rest kept.
 
     A board's message is data; printed raw, ``\\x1b[2J`` would clear the reader's terminal.
-    Newlines and tabs stay, so tracebacks keep their shape.
+    Newlines and tabs stay, so tracebacks keep their shape. The rule is ``hil.board_text``'s.
     """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else repr(ch)[1:-1] for ch in text)
+    return board_text.escape(text)
 
 
 def format_tail(tail: bytes) -> str:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from hil import board_text
 from hil.transcript import CHECK, GROUP, QUIET, Direction, Entry, action_record
 
 PS1, PS2 = ">>> ", "... "
@@ -84,15 +85,10 @@ _NOISE = re.compile(
 
 
 def readable(data: bytes) -> str:
-    """Board bytes as lines of text: CR LF as a newline, other control bytes escaped."""
+    """Board bytes as lines of text: CR LF as a newline, invalid UTF-8 as ``\\xNN``, every
+    other control character escaped by ``hil.board_text``'s rule (newline and tab kept)."""
     text = data.replace(b"\r\n", b"\n").decode("utf-8", "backslashreplace")
-    out = []
-    for ch in text:
-        if ch in "\n\t" or (ch >= " " and ch != "\x7f"):
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}")
-    return "".join(out)
+    return board_text.escape(text)
 
 
 @dataclass

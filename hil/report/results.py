@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import hil
+from hil import board_text
 from hil.errors import INFRASTRUCTURE, PRODUCT, USAGE
 
 INFRASTRUCTURE_MARK = f"[{INFRASTRUCTURE} fault]"
@@ -146,13 +147,18 @@ def write_environment(results: Path | str, properties: Mapping[str, object]) -> 
 
 
 def _escape(text: str, *, key: bool = False) -> str:
-    """Java properties escaping: what would end a key or a line, and non-Latin-1 as \\uXXXX."""
+    """Java properties escaping: what would end a key or a line, and non-ASCII as \\uXXXX.
+
+    Board text (a firmware's version string) is escaped by ``hil.board_text``'s rule first, so
+    that a control character reaches the report as its visible escape, as everywhere else;
+    newline and tab are kept (the properties format has its own ``\\n``, ``\\t``).
+    """
     out = []
-    for ch in text:
+    for ch in board_text.escape(text):
         if ch == "\\":
             out.append("\\\\")
-        elif ch in "\n\r\t\f":
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}[ch])
+        elif ch in "\n\t":
+            out.append("\\n" if ch == "\n" else "\\t")
         elif ch in "=:#!" or (key and ch == " "):
             out.append("\\" + ch)
         elif ord(ch) > 0x7E or ord(ch) < 0x20:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from hil import board_text
 from hil.transcript import CONTROL_NAMES
 
 try:  # allure-pytest is the optional "report" extra: without it, reporting is off
@@ -34,13 +35,9 @@ TITLE_CHARS = 60
 #: Largest attachment of one exchange; a deployed file can be big, its bytes are in the transcript.
 ATTACHMENT_CHARS = 64 * 1024
 
-# Control characters as a reader needs them: REPL control bytes by name, CR (alone) and the
-# others escaped; newline and tab stay as they are, so code and output read as text.
-_READABLE: dict[int, str] = {
-    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if code not in (0x09, 0x0A)
-}
-_READABLE.update(CONTROL_NAMES)
-_READABLE[0x0D] = "\\r"
+#: The REPL's control bytes by name (``<CTRL-D>``); which characters are escaped at all, and
+#: how the others look (``\\r``, ``\\x1b``, ``\\x9b``), is ``hil.board_text``'s rule.
+_NAMES = {chr(code): name for code, name in CONTROL_NAMES.items()}
 #: The attachment of a step or test that shows what a person would have seen at the REPL,
 #: and the one with every byte as it crossed the link.
 REPL_NAME, WIRE_NAME = "REPL session", "wire"
@@ -61,17 +58,15 @@ def readable(data: bytes, *, limit: int | None = ATTACHMENT_CHARS) -> str:
     ``<CTRL-D>`` and friends show the REPL protocol; invalid UTF-8 shows as ``\\xNN``. Over
     ``limit`` characters the middle is cut and the cut says how much.
     """
-    text = data.decode("utf-8", "backslashreplace").replace("\r\n", "\n").translate(_READABLE)
-    if limit is not None and len(text) > limit:
-        half = limit // 2
-        text = f"{text[:half]}\n(... {len(text) - 2 * half} characters cut ...)\n{text[-half:]}"
-    return text
+    text = data.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
+    text = board_text.escape(text, names=_NAMES)
+    return text if limit is None else _limit(text, limit)
 
 
 def summarize(sent: bytes, *, width: int = TITLE_CHARS) -> str:
     """A one-line summary of code, for a step title: its first non-blank line."""
     decoded = sent.decode("utf-8", "replace")
-    text = "".join(ch for ch in decoded if ch in "\n\t" or ch >= " ")
+    text = "".join(ch for ch in decoded if board_text.is_shown(ch))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return readable(sent, limit=width) if sent else ""

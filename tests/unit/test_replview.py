@@ -245,3 +245,14 @@ def test_a_health_check_that_recovered_the_board_is_shown() -> None:
         ">>> 1 + 1",
         "2",
     ]
+
+
+def test_c1_controls_in_board_output_are_escaped_like_c0_ones() -> None:
+    """U+009B is CSI on many terminals, like ESC [: the view shows it, never passes it on."""
+    tap = Transcript()
+    tap.note("exec print(s)")
+    tap.record(Direction.TX, b"\x05A\x01print(s)\x04")
+    tap.record(Direction.RX, b"R\x01\x80\x00\x01\x04\xc2\x9b2J\xc2\x85next\x7f\r\n\x04\x04>")
+    view = repl_view(tap.entries())
+    assert view.split("\n") == [">>> print(s)", "\\x9b2J\\x85next\\x7f"]
+    assert not any(0x80 <= ord(ch) < 0xA0 for ch in view)
