@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -314,19 +314,25 @@ def test_killed_server_leaves_no_qemu(tmp_path: Path, wait_until) -> None:
         run.stop()
 
 
-def test_killed_owner_stops_server_and_qemu(tmp_path: Path, wait_until) -> None:
+@pytest.fixture
+def owner() -> Iterator[subprocess.Popen]:
+    """A process that stands for the run owning the virtual boards; killed and reaped at the
+    end whatever the test did (killing one that is gone already does nothing)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait(10)
+
+
+def test_killed_owner_stops_server_and_qemu(
+    tmp_path: Path, wait_until, owner: subprocess.Popen
+) -> None:
     _needs_qemu()
-    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        run = hil.sim.start(tmp_path, 1, kind="microbit", owner_pid=owner.pid)
-    except BaseException:
-        owner.kill()
-        owner.wait()
-        raise
+    run = hil.sim.start(tmp_path, 1, kind="microbit", owner_pid=owner.pid)
     try:
         qemu = run.boards[0].control.status()["pid"]
         owner.kill()
-        owner.wait()  # reaped: a zombie owner would look alive to the server
+        owner.wait(10)  # reaped: a zombie owner would look alive to the server
         wait_until(lambda: not alive(run.pid) and not alive(qemu), 15, "server and QEMU to stop")
     finally:
         run.stop()
