@@ -1,10 +1,12 @@
 """The plugin's options, declared once (flag and ini key share name, help and default), and
 their parsing into settings: a bad value is a one-line usage error at start, naming the option.
+
+Numbers (seconds, boards, baud rates) are checked by ``hil.sim.inputs``, the same checks as
+``hil sim``'s options: a value one of them refuses, the other refuses too, with the same words.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,7 @@ from hil.errors import ConfigError
 from hil.harness import RESET_MODES, RESET_SCOPES, SPREADS, Settings
 from hil.rack import SdSlot
 from hil.rack._validate import InvalidField
+from hil.sim import inputs
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ def settings(config: Any) -> Settings:
     reset = option(config, "hil_reset") or "soft"
     if reset not in RESET_MODES:
         raise ConfigError(f"--hil-reset must be one of {', '.join(RESET_MODES)}, not {reset!r}")
-    lease_timeout = seconds(option(config, "hil_lease_timeout") or "300", "--hil-lease-timeout")
+    lease_timeout = inputs.seconds(
+        option(config, "hil_lease_timeout") or "300", "--hil-lease-timeout", zero=False
+    )
     log_dir = option(config, "hil_log_dir")
     scope = option(config, "hil_reset_scope") or "test"
     if scope not in RESET_SCOPES:
@@ -115,37 +120,16 @@ def settings(config: Any) -> Settings:
 
 
 def sim_baud(config: Any) -> int | None:
-    """``--hil-sim-baud``: a positive whole number of bits per second, or None."""
+    """``--hil-sim-baud``: a UART speed in bits per second (as ``hil sim --baud``), or None."""
     text = option(config, "hil_sim_baud")
-    if text is None:
-        return None
-    if not text.isdigit() or int(text) <= 0:
-        raise ConfigError(f"--hil-sim-baud must be a positive whole number, not {text!r}")
-    return int(text)
-
-
-def seconds(text: str, flag: str) -> float:
-    """A positive, finite number of seconds (``nan`` would wait forever, ``-5`` never)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be a number of seconds, not {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{flag} must be a positive, finite number of seconds, not {text!r}")
-    return value
+    return None if text is None else inputs.baud(text, "--hil-sim-baud")
 
 
 def sim_count(config: Any) -> int:
     """How many virtual boards the run starts: ``--hil-sim``, else one per xdist worker."""
     given = option(config, "hil_sim")
     if given:
-        try:
-            count = int(given)
-        except ValueError:
-            raise ConfigError(f"--hil-sim must be a number of boards, not {given!r}") from None
-        if count < 1:
-            raise ConfigError("--hil-sim must be at least 1")
-        return count
+        return inputs.count(given, "--hil-sim")
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: its options were reset, its input was not
         return max(1, int(workerinput.get("workercount", 1)))

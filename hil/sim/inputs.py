@@ -2,9 +2,11 @@
 control requests), each checked where it enters: a bad value is a one-line usage error
 (``ConfigError``) naming the option and the value, never a board that dies of it later.
 
-Why one module: the CLI (as argparse ``type=`` functions), ``hil.sim.start`` and the control
-socket's verbs accept the same kinds of numbers, and must refuse the same bad ones (``nan``
-seconds, ``-5`` baud, ``0`` boards, ``12Q`` bytes).
+Why one module: the CLI (as argparse ``type=`` functions), ``hil.sim.start``, the control
+socket's verbs and the pytest plugin's options (``hil.options``: ``--hil-sim``,
+``--hil-sim-baud``, ``--hil-lease-timeout``) accept the same kinds of numbers, and must refuse
+the same bad ones (``nan`` seconds, ``-5`` baud, ``0`` boards, ``12Q`` bytes). It needs nothing
+but the standard library and ``hil.errors``: the board server and ``hil sim`` run without pytest.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ MAX_BOARDS = 256
 MAX_BAUD = 100_000_000
 
 
-def _number(text: Any, what: str, kind: type) -> Any:
+def _number(text: Any, what: str, kind: type, noun: str = "") -> Any:
+    noun = noun or ("a whole number" if kind is int else "a number")
     if isinstance(text, bool):
-        raise ConfigError(f"{what} must be a number, not {text!r}")
+        raise ConfigError(f"{what} must be {noun}, not {text!r}")
     try:
         value = kind(text)
     except (TypeError, ValueError, OverflowError):
-        noun = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{what} must be {noun}, not {text!r}") from None
     if kind is int and isinstance(text, float) and value != text:
         raise ConfigError(f"{what} must be a whole number, not {text!r}")
@@ -45,7 +47,7 @@ def integer(text: Any, what: str, *, low: int = 0, high: int | None = None) -> i
 
 def seconds(text: Any, what: str, *, zero: bool = True) -> float:
     """A finite number of seconds, positive (or also 0 with ``zero``)."""
-    value = _number(text, what, float)
+    value = _number(text, what, float, "a number of seconds")
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
         sign = "non-negative" if zero else "positive"
         raise ConfigError(f"{what} must be a {sign}, finite number of seconds, not {text!r}")
@@ -60,9 +62,9 @@ def size(text: Any, what: str) -> int:
         raise ConfigError(f"{what}: {e}") from None
 
 
-def count(text: Any) -> int:
+def count(text: Any, what: str = "the number of boards (-n/--count)") -> int:
     """How many boards to start."""
-    return integer(text, "the number of boards (-n/--count)", low=1, high=MAX_BOARDS)
+    return integer(text, what, low=1, high=MAX_BOARDS)
 
 
 def baud(text: Any, what: str = "the baud rate") -> int:

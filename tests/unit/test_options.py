@@ -9,6 +9,7 @@ import pytest
 from hil import options
 from hil.errors import ConfigError
 from hil.rack import SdSlot
+from hil.sim import inputs
 
 
 class Config:
@@ -75,8 +76,40 @@ def test_sim_count_defaults_to_one_board_per_worker() -> None:
     config.option.numprocesses = 3
     assert options.sim_count(config) == 3
     assert options.sim_count(Config({"hil_sim": "2"})) == 2
-    with pytest.raises(ConfigError, match="--hil-sim must be at least 1"):
+    with pytest.raises(ConfigError, match="--hil-sim must be between 1 and 256, not '0'"):
         options.sim_count(Config({"hil_sim": "0"}))
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "257", "x", "1.5", "nan", "2 boards"])
+def test_hil_sim_refuses_what_hil_sim_n_refuses(text: str) -> None:
+    """One check (``hil.sim.inputs.count``) for both: the run's option names itself."""
+    with pytest.raises(ConfigError, match=r"^--hil-sim must be .*\[usage fault\]$"):
+        options.sim_count(Config({"hil_sim": text}))
+    with pytest.raises(ConfigError, match="-n/--count"):
+        inputs.count(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-9600", "x", "9600.5", "1e6", "1000000000", ""])
+def test_hil_sim_baud_refuses_what_the_virtual_boards_refuse(text: str) -> None:
+    with pytest.raises(ConfigError, match=r"^--hil-sim-baud must be .*\[usage fault\]$"):
+        options.sim_baud(Config({"hil_sim_baud": text}))
+    with pytest.raises(ConfigError, match="--baud"):
+        inputs.baud(text, "--baud")
+
+
+def test_sim_options_accept_what_the_virtual_boards_accept() -> None:
+    assert options.sim_baud(Config({"hil_sim_baud": "115200"})) == inputs.baud("115200") == 115200
+    assert options.sim_baud(Config({})) is None
+    assert options.sim_count(Config({"hil_sim": "256"})) == inputs.count("256") == 256
+
+
+@pytest.mark.parametrize("text", ["soon", "nan", "-inf", "0", "-1"])
+def test_lease_timeout_refused_in_the_words_of_hil_sim_timeout(text: str) -> None:
+    with pytest.raises(ConfigError) as ours:
+        options.settings(Config({"hil_lease_timeout": text}))
+    with pytest.raises(ConfigError) as sims:
+        inputs.seconds(text, "--hil-lease-timeout", zero=False)
+    assert str(ours.value) == str(sims.value)
 
 
 def test_driver_modules_are_a_comma_or_space_separated_list() -> None:

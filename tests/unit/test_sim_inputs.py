@@ -63,3 +63,12 @@ def test_argparse_type_names_the_option() -> None:
     assert convert("2") == 2
     with pytest.raises(ConfigError, match="--slot must be at least 0"):
         convert("-2")
+
+
+def test_words_of_a_refusal_say_what_was_wanted() -> None:
+    with pytest.raises(ConfigError, match=r"^--timeout must be a number of seconds, not 'soon'"):
+        inputs.seconds("soon", "--timeout")
+    with pytest.raises(ConfigError, match=r"^--hil-sim must be between 1 and 256, not '0'"):
+        inputs.count("0", "--hil-sim")
+    with pytest.raises(ConfigError, match=r"^--slot must be a whole number, not True"):
+        inputs.integer(True, "--slot")
