@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
 from hil.errors import ConfigError
-
-log = logging.getLogger("hil.drivers")
 
 Role = Literal["port", "reset", "power", "flasher"]
 ROLES: tuple[Role, ...] = ("port", "reset", "power", "flasher")
@@ -42,6 +39,8 @@ _ROLE_WORDS = {
 _lock = threading.Lock()
 _drivers: dict[Role, dict[str, type | str]] = {role: {} for role in ROLES}
 _entry_points_loaded = False
+#: What and where of the entry point that failed to load, once one did.
+_entry_point_error: tuple[str, str] | None = None
 
 
 def register(role: Role, name: str, driver: type | str) -> None:
@@ -106,17 +105,42 @@ def import_modules(modules: list[str], *, where: str = "hil_drivers") -> None:
 
 
 def _load_entry_points() -> None:
-    """Load the ``mpy_hil.drivers`` entry points once per process."""
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded: Any = entry_point.load()
-        except Exception as error:  # a broken third-party package must not hide ours
-            log.warning("driver entry point %s could not be loaded: %s", entry_point.value, error)
-            continue
-        if callable(loaded) and not isinstance(loaded, type):
-            hook: Callable[[Callable[..., None]], None] = loaded
-            hook(register)
+    """Load the ``mpy_hil.drivers`` entry points once per process.
+
+    An entry point that fails (its module raises on import, its hook raises when called) is the
+    installed project's mistake, not ours and not a board's: a one-line :class:`ConfigError`
+    naming the entry point and its distribution, raised again to every later question, since a
+    registry without that project's drivers is not the one its rack was written for.
+    """
+    global _entry_points_loaded, _entry_point_error
+    if not _entry_points_loaded:
+        _entry_points_loaded = True
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            stage = "importing it"
+            try:
+                loaded: Any = entry_point.load()
+                if callable(loaded) and not isinstance(loaded, type):
+                    stage = "calling its hook"
+                    hook: Callable[[Callable[..., None]], None] = loaded
+                    hook(register)
+            except Exception as error:
+                _entry_point_error = _broken_entry_point(entry_point, stage, error)
+                break
+    if _entry_point_error is not None:
+        what, where = _entry_point_error
+        raise ConfigError(what, where=where)
+
+
+def _broken_entry_point(
+    entry_point: importlib.metadata.EntryPoint, stage: str, error: Exception
+) -> tuple[str, str]:
+    """What and where of a failed entry point: its group, name and value, its distribution
+    (what to fix or uninstall), what failed and the exception, all on one line."""
+    dist = getattr(entry_point, "dist", None)
+    where = f"{dist.name} {dist.version}" if dist is not None else "an installed distribution"
+    cause = " | ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    what = (
+        f"{ENTRY_POINT_GROUP} entry point '{entry_point.name} = {entry_point.value}' failed: "
+        f"{stage} raised {type(error).__name__}" + (f": {cause}" if cause else "")
+    )
+    return what, where

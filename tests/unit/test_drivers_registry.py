@@ -9,7 +9,8 @@ temporary directory on ``sys.path``, found by ``importlib.metadata`` as an insta
 from __future__ import annotations
 
 import dataclasses
-import logging
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from hil.errors import ConfigError
 from hil.flash.base import FlashTarget, create_flasher, flasher_names, register_flasher
 from hil.rack import Board, DriverRef, rack_from_data
 from hil.sim.flasher import SimFlasher
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -252,10 +255,15 @@ def write_distribution(root: Path, entry_points: str) -> Path:
     return info
 
 
+def forget_entry_points(registry: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the next question load the entry points again (undone after the test)."""
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "_entry_point_error", None)
+
+
 @pytest.fixture
 def lab_distribution(registry: ModuleType, modules: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An installed package with three driver entry points, the first of which is broken."""
-    write_module(modules, "hiltest_ep_broken", "raise RuntimeError('lab driver needs its relay')\n")
+    """An installed package with two driver entry points: a module and a hook."""
     write_module(
         modules,
         "hiltest_ep_module",
@@ -283,12 +291,11 @@ def lab_distribution(registry: ModuleType, modules: Path, monkeypatch: pytest.Mo
         modules,
         """
         [mpy_hil.drivers]
-        broken = hiltest_ep_broken
         relay = hiltest_ep_module
         pins = hiltest_ep_hook:add
         """,
     )
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    forget_entry_points(registry, monkeypatch)
     return modules
 
 
@@ -302,18 +309,99 @@ def test_entry_points_register_by_module_import_and_by_hook(lab_distribution: Pa
     assert drivers.known("port", "sim")
 
 
-def test_a_broken_entry_point_is_logged_and_does_not_hide_the_others(
-    lab_distribution: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="hil.drivers"):
-        names = drivers.names("power")
+#: Project plugins that fail: a module that raises on import, a hook that raises when called.
+BROKEN_PLUGINS = {
+    "import": (
+        "hiltest_ep_broken",
+        "raise RuntimeError('lab driver needs its relay')\n",
+        "failed: importing it raised RuntimeError: lab driver needs its relay",
+    ),
+    "hook": (
+        "hiltest_ep_broken:add",
+        "def add(register):\n    register('power', 'relay', 'x:Y')\n    raise KeyError('relay')\n",
+        "failed: calling its hook raised KeyError: 'relay'",
+    ),
+}
 
-    assert "relay" in names
-    assert drivers.known("reset", "pin")
-    warnings = [r.getMessage() for r in caplog.records if r.name == "hil.drivers"]
-    assert warnings == [
-        "driver entry point hiltest_ep_broken could not be loaded: lab driver needs its relay"
-    ]
+
+@pytest.fixture(params=sorted(BROKEN_PLUGINS))
+def broken_distribution(
+    request: pytest.FixtureRequest,
+    registry: ModuleType,
+    modules: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[str, str]:
+    """An installed package whose ``broken`` entry point fails; (its value, the failure)."""
+    value, source, failure = BROKEN_PLUGINS[request.param]
+    write_module(modules, "hiltest_ep_broken", source)
+    write_distribution(modules, f"[mpy_hil.drivers]\nbroken = {value}\n")
+    forget_entry_points(registry, monkeypatch)
+    return value, failure
+
+
+def test_a_broken_project_plugin_is_one_usage_line_naming_entry_point_and_distribution(
+    broken_distribution: tuple[str, str],
+) -> None:
+    value, failure = broken_distribution
+
+    with pytest.raises(ConfigError) as info:
+        drivers.names("power")
+
+    message = str(info.value)
+    assert message == (
+        f"hiltest-lab-drivers 1.0: mpy_hil.drivers entry point 'broken = {value}' {failure} "
+        "[usage fault]"
+    )
+    assert info.value.fault == "usage"
+    assert info.value.__cause__ is None and info.value.__context__ is None  # no chain to print
+    # every later question gets the same answer, not a registry missing the project's drivers
+    with pytest.raises(ConfigError, match="entry point 'broken = "):
+        drivers.names("reset")
+
+
+def test_a_broken_project_plugin_stops_a_rack_naming_its_driver_in_one_line(
+    broken_distribution: tuple[str, str],
+) -> None:
+    data = {"boards": [{"id": "b1", "port": "/dev/ttyUSB0", "platform": "esp32", "power": "relay"}]}
+
+    with pytest.raises(ConfigError) as info:
+        rack_from_data(data, source="rack.toml")
+
+    assert "hiltest-lab-drivers 1.0: mpy_hil.drivers entry point 'broken = " in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_broken_project_plugin_ends_a_pytest_run_with_one_line_not_a_traceback(
+    broken_distribution: tuple[str, str], modules: Path, tmp_path: Path
+) -> None:
+    """As a user meets it: pytest with a rack that names a driver of the broken package."""
+    value, failure = broken_distribution
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "rack.toml").write_text(
+        '[[boards]]\nid = "b1"\nport = "/dev/ttyUSB0"\nplatform = "esp32"\npower = "relay"\n'
+    )
+    (project / "test_x.py").write_text("def test_x(board):\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(modules), str(REPO)])
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hil-rack", "rack.toml"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [
+        f"ERROR: hiltest-lab-drivers 1.0: mpy_hil.drivers entry point 'broken = {value}' "
+        f"{failure} [usage fault]"
+    ], done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_entry_points_are_loaded_once_per_process(
