@@ -251,7 +251,7 @@ def render_segment(segment: Segment) -> Shown:
         body = _NOISE.sub(b"", rx)
         if body.endswith(PS1.encode()):
             body = body[: -len(PS1)]
-        screen = render_screen(body).rstrip("\n")
+        screen = board_text.escape(render_screen(body)).rstrip("\n")  # C1 and DEL too
         lines += [PS1 + line if i == 0 else line for i, line in enumerate(screen.split("\n"))]
         remarkable = "Traceback (most recent call last)" in screen
     else:

@@ -256,3 +256,11 @@ def test_c1_controls_in_board_output_are_escaped_like_c0_ones() -> None:
     view = repl_view(tap.entries())
     assert view.split("\n") == [">>> print(s)", "\\x9b2J\\x85next\\x7f"]
     assert not any(0x80 <= ord(ch) < 0xA0 for ch in view)
+
+
+def test_c1_controls_on_the_friendly_screen_are_escaped() -> None:
+    tap = Transcript()
+    tap.note("friendly print(s)")
+    tap.record(Direction.TX, b"print(s)\r")
+    tap.record(Direction.RX, b"print(s)\r\n\xc2\x9b2Jx\x7f\x1b[K\r\n>>> ")
+    assert repl_view(tap.entries()).split("\n") == [">>> print(s)", "\\x9b2Jx\\x7f"]
