@@ -8,15 +8,25 @@ on the REPL, a DTR/RTS pulse, a USB hub command or a virtual board's control soc
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from hil.drivers.options import NoOptions, parse_options
 
 if TYPE_CHECKING:
     from hil.board import Board as BoardLink
     from hil.rack.inventory import Board as RackBoard
+
+
+class PowerSwitch(Protocol):
+    """A board's power as a switch (on, off, and its state), which ``hil lab exporter`` serves
+    to other hosts as a labgrid ``rest`` power port."""
+
+    def power(self, on: bool) -> None: ...
+
+    def powered(self) -> bool: ...
 
 
 class PortDriver(ABC):
@@ -46,9 +56,29 @@ class PortDriver(ABC):
         """Whether the port is there right now, for status tables; ``None``: cannot tell."""
         return None
 
+    def labgrid_resource(self, *, speed: int, where: str = "") -> tuple[str, dict[str, Any]]:
+        """How ``hil lab exporter`` publishes this port from its host: a labgrid resource class
+        and its arguments. By default the device the port resolves to now (labgrid wants the
+        device itself, not a symlink to it); a scheme that can follow a board across
+        re-enumeration (a USB serial number) says so instead."""
+        return "RawSerialPort", {
+            "port": os.path.realpath(self.resolve(where=where)),
+            "speed": speed,
+        }
+
+    def power_switch(self) -> PowerSwitch | None:
+        """The board's power switch, when the port's scheme comes with one (a virtual board's
+        control socket); None for a plain serial port."""
+        return None
+
 
 class _EntryDriver(ABC):
     """A driver built for one rack entry, with its options validated from the rack's table."""
+
+    #: Whether the driver still works when the board is on another host (a labgrid place): it
+    #: acts through the REPL or the serial line's own signals. A command, a USB hub or a
+    #: control socket acts on the board's own host only, so a place leaves such a driver out.
+    works_remotely: ClassVar[bool] = False
 
     name: ClassVar[str]
     options_type: ClassVar[type] = NoOptions

@@ -4,7 +4,7 @@ serial number of its device, wherever the OS put it this time (it survives re-en
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from hil.drivers.base import PortDriver
 from hil.errors import ConfigError, LinkError
@@ -60,3 +60,8 @@ class UsbSerialPort(PortDriver):
 
     def present(self) -> bool | None:
         return any(p.serial_number == self.value for p in self._comports())
+
+    def labgrid_resource(self, *, speed: int, where: str = "") -> tuple[str, dict[str, Any]]:
+        # matched by udev on the exporter's host, so the place follows the board wherever it
+        # re-enumerates
+        return "USBSerialPort", {"match": {"ID_SERIAL_SHORT": self.value}, "speed": speed}

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hil.deadline import Deadline, as_deadline
 from hil.drivers.base import ResetDriver
 from hil.drivers.command import CommandOptions, run_command
 from hil.errors import InfrastructureError
@@ -32,6 +33,7 @@ class MachineReset(ResetDriver):
     """``machine.reset()`` on the board: the default, and all a board on a plain cable offers."""
 
     name = "machine.reset"
+    works_remotely = True
 
     def reset(self, link: BoardLink | None, *, timeout: float) -> None:
         _needs_link(self, link).hard_reset(timeout=timeout)
@@ -41,6 +43,7 @@ class SoftReset(ResetDriver):
     """A soft reset stands in for a hard one (a board with no reset line and no machine.reset)."""
 
     name = "soft"
+    works_remotely = True
 
     def reset(self, link: BoardLink | None, *, timeout: float) -> None:
         _needs_link(self, link).soft_reset(timeout=timeout)
@@ -61,6 +64,7 @@ class DtrRtsReset(ResetDriver):
     """Pulse RTS (wired to EN on ESP dev boards) with DTR (GPIO0) released: a plain reboot."""
 
     name = "dtr-rts"
+    works_remotely = True
     options_type = DtrRtsOptions
     options: DtrRtsOptions
 
@@ -86,7 +90,10 @@ class CommandReset(ResetDriver):
     options_type = CommandOptions
     options: CommandOptions
 
-    def reset(self, link: BoardLink | None, *, timeout: float) -> None:
+    def reset(self, link: BoardLink | None, *, timeout: Deadline | float) -> None:
+        """The command within the caller's ``timeout`` (and its own); the board's return
+        within what is left of the caller's."""
+        deadline = as_deadline(timeout)
         run_command(self.options, what="reset", where=self.entry.id)
         if link is not None:
-            link.repl.reconnect(timeout)
+            link.repl.reconnect(deadline)

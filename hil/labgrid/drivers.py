@@ -148,6 +148,7 @@ class LabgridPower(PowerDriver):
     """Power-cycles a place's board through its ``NetworkPowerPort``."""
 
     name = "labgrid"
+    works_remotely = True
 
     def cycle(self, link: BoardLink | None, *, timeout: float) -> None:
         power_cycle(self.entry)
@@ -159,6 +160,7 @@ class LabgridReset(ResetDriver):
     """A hard reset by power cycle, for a place whose board has no reset line of its own."""
 
     name = "labgrid"
+    works_remotely = True
 
     def reset(self, link: BoardLink | None, *, timeout: float) -> None:
         power_cycle(self.entry)

@@ -1,8 +1,10 @@
 """``hil lab exporter``: a host's part of a rack file as a running labgrid exporter.
 
-Each board becomes a resource group named by its id: its serial port (``RawSerialPort`` for a
-device path or a virtual board's pty, ``USBSerialPort`` matched by USB serial number for
-``usb-serial:``), and for a virtual board a ``NetworkPowerPort`` of model ``rest`` served by
+Each board becomes a resource group named by its id: its serial port, as its port driver says
+(``PortDriver.labgrid_resource``: a ``RawSerialPort`` for a device path or a virtual board's pty,
+a ``USBSerialPort`` matched by USB serial number for ``usb-serial:``, whatever a project's own
+scheme says), and, for a port that comes with a power switch (``PortDriver.power_switch``: a
+virtual board's control socket), a ``NetworkPowerPort`` of model ``rest`` served by
 :class:`~hil.labgrid.power_server.PowerServer` on this host. labgrid's exporter publishes them and
 starts ser2net for a serial port when its place is acquired.
 
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.drivers.base import PowerSwitch
 from hil.errors import ConfigError, HilError
 from hil.rack.inventory import Board, Rack
 from hil.rack.ports import port_driver
@@ -44,49 +47,47 @@ def select_boards(rack: Rack, ids: list[str] | None) -> tuple[Board, ...]:
     return tuple(rack.board(board_id) for board_id in ids)
 
 
-def sim_dir(board: Board) -> Path | None:
-    """The state directory of a virtual board (a ``sim:`` port), else None."""
-    spec = board.port_spec
-    return Path(spec.value) if spec.kind == "sim" else None
+def power_switches(boards: tuple[Board, ...]) -> dict[str, PowerSwitch]:
+    """The boards whose port comes with a power switch, by id (in rack order)."""
+    switches = {}
+    for board in boards:
+        if board.port_spec.kind in ("device", "url"):
+            continue
+        switch = port_driver(board.port_spec).power_switch()
+        if switch is not None:
+            switches[board.id] = switch
+    return switches
 
 
-def exporter_config(boards: tuple[Board, ...], power_url: str | None) -> dict[str, Any]:
-    """labgrid's exporter configuration for ``boards`` (a mapping; written as YAML)."""
+def exporter_config(
+    boards: tuple[Board, ...], power_url: str | None, powered: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """labgrid's exporter configuration for ``boards`` (a mapping; written as YAML).
+
+    ``powered``: the ids of the boards whose switch the power server at ``power_url`` serves,
+    in its index order."""
     config: dict[str, Any] = {}
-    power_index = 0
     for board in boards:
         spec = board.port_spec
         group: dict[str, Any] = {}
         if spec.kind == "device":
             group["RawSerialPort"] = {"port": spec.value, "speed": board.baudrate}
-        elif spec.kind == "usb-serial":
-            group["USBSerialPort"] = {
-                "match": {"ID_SERIAL_SHORT": spec.value},
-                "speed": board.baudrate,
-            }
-        elif spec.kind == "sim":
-            # labgrid wants the device itself (/dev/pts/N), not the board's symlink to it
-            driver = port_driver(spec)
-            device = os.path.realpath(driver.resolve(where=board.id))
-            if driver.control().status().get("usb") == "native":  # type: ignore[attr-defined]
-                log.warning(
-                    "%s: a native-USB virtual board gets a new port on every power cycle, which "
-                    "an exported RawSerialPort cannot follow: start it with --usb uart",
-                    board.id,
-                )
-            group["RawSerialPort"] = {"port": device, "speed": board.baudrate}
-            if power_url is not None:
-                group["NetworkPowerPort"] = {
-                    "model": "rest",
-                    "host": power_url,
-                    "index": power_index,
-                }
-            power_index += 1
-        else:
+        elif spec.kind == "url":
             raise ConfigError(
-                f"port {board.port!r} cannot be exported (a device path, usb-serial: or sim:)",
+                f"port {board.port!r} is a URL: export the board from the host it is attached to",
                 where=board.id,
             )
+        else:
+            resource, args = port_driver(spec).labgrid_resource(
+                speed=board.baudrate, where=board.id
+            )
+            group[resource] = args
+        if power_url is not None and board.id in powered:
+            group["NetworkPowerPort"] = {
+                "model": "rest",
+                "host": power_url,
+                "index": powered.index(board.id),
+            }
         config[board.id] = group
     return config
 
@@ -153,8 +154,8 @@ def serve(
 
     require()
     chosen = select_boards(rack, boards)
-    sims = [d for d in (sim_dir(b) for b in chosen) if d is not None]
-    power = PowerServer(sims, host=hostname).start() if sims else None
+    switches = power_switches(chosen)
+    power = PowerServer(list(switches.values()), host=hostname).start() if switches else None
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(ser2net_shim(state_dir)), env.get("PATH", "")])
     stopping = False
@@ -171,7 +172,8 @@ def serve(
         while not stopping:
             # written anew at each start: a virtual board's pty may have changed meanwhile
             config = write_config(
-                exporter_config(chosen, power.url if power else None), state_dir / f"{name}.yaml"
+                exporter_config(chosen, power.url if power else None, tuple(switches)),
+                state_dir / f"{name}.yaml",
             )
             # the same process group as ours: killing the host kills its ser2net too
             child = subprocess.Popen(exporter_command(config, coordinator, name, hostname), env=env)

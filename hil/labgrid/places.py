@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from hil import drivers
 from hil.labgrid.client import Coordinator
 from hil.labgrid.tags import READY, STATE, place_tags, tag_key
 from hil.rack.inventory import Board, DriverRef
 
-#: Drivers that work only on the board's own host.
-HOST_BOUND = ("command", "sim")
 #: Flashers that reach a board through its network port.
 NETWORK_FLASHERS = ("esptool",)
 
@@ -29,18 +28,25 @@ def remote_entry(board: Board) -> tuple[Board, list[str]]:
     """The rack entry as a client on another host can use it, and what was left out."""
     changes: dict[str, object] = {}
     left_out = []
-    if board.reset.name in HOST_BOUND:
+    if not drivers.lookup("reset", board.reset.name).works_remotely:
         changes["reset"] = DriverRef("machine.reset")
         left_out.append(f"reset {board.reset.name}")
-    if board.port_spec.kind == "sim":
+    if _has_power_switch(board):  # served by the exporter as the place's NetworkPowerPort
         changes["power"] = DriverRef("labgrid")
-    elif board.power is not None and board.power.name in HOST_BOUND:
+    elif board.power is not None and not drivers.lookup("power", board.power.name).works_remotely:
         changes["power"] = None
         left_out.append(f"power {board.power.name}")
     if board.flasher is not None and board.flasher.name not in NETWORK_FLASHERS:
         changes.update(flasher=None, firmware=None)
         left_out.append(f"flasher {board.flasher.name}")
     return dataclasses.replace(board, **changes), left_out
+
+
+def _has_power_switch(board: Board) -> bool:
+    """Whether the exporter serves this board's power."""
+    from hil.labgrid.exporter import power_switches
+
+    return bool(power_switches((board,)))
 
 
 def sync_places(coordinator: Coordinator, boards: tuple[Board, ...], exporter: str) -> list[str]:

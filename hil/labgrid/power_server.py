@@ -1,34 +1,38 @@
-"""The ``rest`` power switch of virtual boards: what a lab's network power switch is for a real
-board, served on the exporter's host for its ``sim:`` boards.
+"""A ``rest`` network power switch for the boards whose port comes with a power switch of its
+own (a virtual board's control socket): what a lab's network power switch is for a real board,
+served on the exporter's host.
 
 labgrid's ``rest`` model GETs ``/power/<index>/value`` for the state (``0`` or ``1``) and PUTs
-``0`` or ``1`` to switch; index ``i`` is the ``i``-th board given. The server drives each board's
-control socket (:class:`hil.sim.SimControl`). It binds the address it is given (loopback in tests).
+``0`` or ``1`` to switch; index ``i`` is the ``i``-th switch given
+(:class:`hil.drivers.base.PowerSwitch`). It binds the address it is given (loopback in tests).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
+from hil.drivers.base import PowerSwitch
 from hil.errors import HilError
 
 _PATH = re.compile(r"^/power/(?P<index>[0-9]+)/value$")
 
 
 class PowerServer:
-    """A tiny HTTP server switching the power of virtual boards (their state directories)."""
+    """A tiny HTTP server switching the power of boards through their ``PowerSwitch``."""
 
-    def __init__(self, boards: list[Path], host: str = "127.0.0.1", port: int = 0) -> None:
-        self.boards = list(boards)
+    def __init__(
+        self, switches: Sequence[PowerSwitch], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.switches = list(switches)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def _index(self) -> int | None:
                 match = _PATH.match(self.path)
-                if match is None or int(match["index"]) >= len(server.boards):
+                if match is None or int(match["index"]) >= len(server.switches):
                     self.send_error(404, "no such power port")
                     return None
                 return int(match["index"])
@@ -74,15 +78,11 @@ class PowerServer:
         )
 
     def switch(self, index: int, on: bool) -> None:
-        from hil.sim.control import SimControl
-
-        SimControl(self.boards[index]).power(on)
+        self.switches[index].power(on)
 
     def powered(self, index: int) -> bool:
-        """The board's own word on its power (its control socket), not what we last set."""
-        from hil.sim.control import SimControl
-
-        return bool(SimControl(self.boards[index]).status()["powered"])
+        """The board's own word on its power, not what we last set."""
+        return self.switches[index].powered()
 
     @property
     def url(self) -> str:

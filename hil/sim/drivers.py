@@ -8,8 +8,9 @@ the drivers by name only, so validating a rack that names them imports nothing e
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hil.drivers import PortDriver, PowerDriver, ResetDriver, register
 
@@ -39,6 +40,32 @@ class SimPort(PortDriver):
         from hil.sim.control import SimControl
 
         return SimControl(self.value)
+
+    def labgrid_resource(self, *, speed: int, where: str = "") -> tuple[str, dict[str, Any]]:
+        if self.control().status().get("usb") == "native":
+            logging.getLogger("hil").warning(
+                "%s: a native-USB virtual board gets a new port on every power cycle, which an "
+                "exported RawSerialPort cannot follow: start it with --usb uart",
+                where,
+            )
+        return super().labgrid_resource(speed=speed, where=where)
+
+    def power_switch(self) -> SimPowerSwitch:
+        return SimPowerSwitch(self.control())
+
+
+class SimPowerSwitch:
+    """The virtual board's power, through its control socket, as a ``PowerSwitch``."""
+
+    def __init__(self, control: SimControl) -> None:
+        self.control = control
+
+    def power(self, on: bool) -> None:
+        self.control.power(on)
+
+    def powered(self) -> bool:
+        """The board's own word on its power, not what was last set."""
+        return bool(self.control.status()["powered"])
 
 
 def control_of(entry: object) -> SimControl:

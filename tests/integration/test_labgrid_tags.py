@@ -97,9 +97,10 @@ def test_power_server_switches_a_virtual_board_through_labgrids_rest_backend(
     rest = pytest.importorskip("labgrid.driver.power.rest", reason="labgrid is not installed")
     import hil.sim
     from hil.labgrid.power_server import PowerServer
+    from hil.sim.drivers import SimPowerSwitch
 
     run = hil.sim.start(tmp_path / "sim", 1, usb="uart")
-    server = PowerServer([run.boards[0].directory]).start()
+    server = PowerServer([SimPowerSwitch(run.boards[0].control)]).start()
     try:
         assert rest.power_get(server.url, None, 0) is True
         rest.power_set(server.url, None, 0, False)
@@ -118,7 +119,7 @@ def test_exporter_config_of_usb_boards_and_virtual_ones(tmp_path: Path) -> None:
     """A device path becomes a RawSerialPort, a USB serial number a USBSerialPort matched by
     udev; a virtual board (a real one, started here) its pty plus a rest NetworkPowerPort."""
     import hil.sim
-    from hil.labgrid.exporter import exporter_config
+    from hil.labgrid.exporter import exporter_config, power_switches
     from hil.rack import Board
 
     run = hil.sim.start(tmp_path / "sim", 1, usb="uart")
@@ -128,7 +129,9 @@ def test_exporter_config_of_usb_boards_and_virtual_ones(tmp_path: Path) -> None:
             Board(id="esp-2", port="usb-serial:0001A2B3", platform="esp32", baudrate=460800),
             Board(id="vb", port=f"sim:{run.boards[0].directory}", platform="unix"),
         )
-        config = exporter_config(boards, "http://10.1.0.2:8080/power/{index}/value")
+        switched = tuple(power_switches(boards))
+        assert switched == ("vb",)  # only the virtual board's port comes with a switch
+        config = exporter_config(boards, "http://10.1.0.2:8080/power/{index}/value", switched)
     finally:
         run.stop()
     assert config["pico-1"] == {"RawSerialPort": {"port": "/dev/ttyACM0", "speed": 115200}}
@@ -141,3 +144,28 @@ def test_exporter_config_of_usb_boards_and_virtual_ones(tmp_path: Path) -> None:
         "host": "http://10.1.0.2:8080/power/{index}/value",
         "index": 0,
     }
+
+
+def test_a_projects_own_port_scheme_is_exported_as_the_device_it_resolves_to(
+    tmp_path: Path,
+) -> None:
+    """No closed list of schemes: a port driver that resolves to a device (here a symlink to
+    one) is exported as that device; one that knows better overrides ``labgrid_resource``."""
+    from hil.drivers import PortDriver
+
+    device = tmp_path / "ttyX0"
+    device.write_text("")
+    (tmp_path / "by-id").symlink_to(device)
+
+    class LabPort(PortDriver):
+        scheme = "lab-port"
+
+        def resolve(self, *, where: str = "") -> str:
+            return str(tmp_path / "by-id")
+
+    driver = LabPort("bench-3")
+    assert driver.labgrid_resource(speed=9600) == (
+        "RawSerialPort",
+        {"port": str(device), "speed": 9600},
+    )
+    assert driver.power_switch() is None
