@@ -1,5 +1,6 @@
 """Running a lab's own command for a board (reset line relay, hub power): argument lists only,
-a deadline, and a failure that says which command, which board and what it printed."""
+a deadline (its own, within the caller's), and a failure that says which command, which board
+and what it printed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
+from hil.deadline import Deadline
 from hil.errors import InfrastructureError, escape_text
 
 
@@ -27,13 +29,28 @@ class CommandOptions:
             raise ValueError("timeout must be a positive number of seconds")
 
 
-def run_command(options: CommandOptions, *, what: str, where: str) -> None:
+def run_command(
+    options: CommandOptions, *, what: str, where: str, deadline: Deadline | None = None
+) -> None:
     """Run the command; an infrastructure error when it cannot start, times out or fails.
+
+    It is killed when the earlier of its own ``timeout`` and the caller's ``deadline`` passes
+    (a reset inside a recovery gets what the recovery has left, not a budget of its own), and
+    the error says which of the two ran out. A caller whose deadline has passed already gets
+    the error without the command being run at all: half a relay cycle helps nobody.
 
     It runs in a session of its own, so that a timeout kills what it started too (a wrapper
     script's tool), not only the wrapper.
     """
     argv = list(options.argv)
+    left = deadline.remaining if deadline is not None else math.inf
+    budget = deadline.seconds if deadline is not None else math.inf  # the caller's, for messages
+    limit, callers = min(options.timeout, left), left < options.timeout
+    if limit <= 0:
+        raise InfrastructureError(
+            f"{what} command {argv} not run: the caller's deadline ({budget:g}s) had run out",
+            where=where,
+        )
     try:
         proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
@@ -41,16 +58,21 @@ def run_command(options: CommandOptions, *, what: str, where: str) -> None:
     except OSError as e:
         raise InfrastructureError(f"{what} command {argv} failed: {e}", where=where) from e
     try:
-        stdout, stderr = proc.communicate(timeout=options.timeout)
+        stdout, stderr = proc.communicate(timeout=limit)
     except BaseException as e:  # a timeout, or an interrupt: nothing it started outlives it
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)  # reap it; pipes a detached grandchild holds: let go
         if isinstance(e, subprocess.TimeoutExpired):
-            raise InfrastructureError(
-                f"{what} command {argv} timed out after {options.timeout:g}s", where=where
-            ) from e
+            if callers:
+                why = (
+                    f"killed after {limit:.3g}s: the caller's deadline ({budget:g}s) ran out "
+                    f"before the command's own timeout ({options.timeout:g}s)"
+                )
+            else:
+                why = f"timed out after {options.timeout:g}s (its own timeout)"
+            raise InfrastructureError(f"{what} command {argv} {why}", where=where) from e
         raise
     if proc.returncode != 0:
         output = (stderr or stdout).decode("utf-8", "replace")

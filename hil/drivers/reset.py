@@ -94,6 +94,6 @@ class CommandReset(ResetDriver):
         """The command within the caller's ``timeout`` (and its own); the board's return
         within what is left of the caller's."""
         deadline = as_deadline(timeout)
-        run_command(self.options, what="reset", where=self.entry.id)
+        run_command(self.options, what="reset", where=self.entry.id, deadline=deadline)
         if link is not None:
             link.repl.reconnect(deadline)

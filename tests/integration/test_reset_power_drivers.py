@@ -26,6 +26,7 @@ import serial
 
 from hil import recovery
 from hil.board import Board as BoardLink
+from hil.deadline import Deadline
 from hil.errors import InfrastructureError
 from hil.rack import Board as RackBoard
 from hil.repl import Repl
@@ -175,6 +176,58 @@ def test_a_hanging_command_is_killed_at_its_timeout(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left behind
         os.kill(pid, 0)
+
+
+def test_a_command_reset_is_killed_when_the_callers_deadline_passes_first(
+    tmp_path: Path, kill_later: list[int], wait_until: Callable[..., object]
+) -> None:
+    pid_file = tmp_path / "pid"
+    hanging = script(tmp_path, "relay.py", HANGING)
+    argv = [sys.executable, str(hanging), str(pid_file)]
+    board = entry(reset={"name": "command", "options": {"argv": argv, "timeout": 50.0}})
+    driver = recovery.build("reset", board.reset, board)
+
+    with pytest.raises(InfrastructureError) as info:
+        driver.reset(None, timeout=Deadline(3.0))  # a recovery with 3 s left
+
+    what = info.value.what
+    assert "reset command" in what and str(hanging) in what
+    assert "the caller's deadline (3s) ran out before the command's own timeout (50s)" in what
+    assert info.value.where == "bench-1"
+    pid = int(pid_file.read_text())  # it had started
+    kill_later.append(pid)
+    assert wait_until(lambda: not alive(pid), 5, f"the command (pid {pid}) to be killed")
+
+
+def test_a_command_reset_is_killed_at_its_own_timeout_when_that_passes_first(
+    tmp_path: Path, kill_later: list[int], wait_until: Callable[..., object]
+) -> None:
+    pid_file = tmp_path / "pid"
+    hanging = script(tmp_path, "relay.py", HANGING)
+    argv = [sys.executable, str(hanging), str(pid_file)]
+    board = entry(reset={"name": "command", "options": {"argv": argv, "timeout": 2.0}})
+
+    with pytest.raises(InfrastructureError) as info:
+        recovery.hard_reset(board, None, timeout=50.0)  # seconds work as well as a Deadline
+
+    assert "reset command" in info.value.what
+    assert "timed out after 2s (its own timeout)" in info.value.what
+    assert "caller" not in info.value.what
+    pid = int(pid_file.read_text())  # it had started
+    kill_later.append(pid)
+    assert wait_until(lambda: not alive(pid), 5, f"the command (pid {pid}) to be killed")
+
+
+def test_a_command_reset_past_the_callers_deadline_is_not_run(tmp_path: Path) -> None:
+    log = tmp_path / "calls.jsonl"
+    recorder = script(tmp_path, "relay.py", RECORDER)
+    board = entry(reset=[sys.executable, str(recorder), str(log), "cycle"])
+    spent = Deadline(0.0)
+
+    with pytest.raises(InfrastructureError, match=r"not run: the caller's deadline \(0s\)"):
+        recovery.build("reset", board.reset, board).reset(None, timeout=spent)
+
+    assert logged(log) == []  # no half a relay cycle
 
 
 #: A lab command that prints what is not text (a tool dumping a device's raw answer), then fails.
