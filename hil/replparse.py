@@ -12,6 +12,7 @@ import ast
 import codecs
 import functools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,19 @@ def uncook(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n")
 
 
+#: Every escape a ``repr()`` writes; any other after a backslash is damage (and a Python
+#: warning, not an error, if left to the parser).
+_ESCAPES = frozenset("\\'\"abfnrtvxuUN01234567\n")
+_BYTES_ESCAPES = _ESCAPES - set("uUN")
+_BACKSLASH = re.compile(r"\\(.)", re.DOTALL)
+
+
 def parse_value(text: str) -> Any:
     """A board's ``repr()`` to a Python value: literals only, plus ``inf``/``nan`` floats."""
+    escapes = _BYTES_ESCAPES if text.lstrip().startswith(("b'", 'b"')) else _ESCAPES
+    bad = next((m for m in _BACKSLASH.finditer(text) if m.group(1) not in escapes), None)
+    if bad is not None:
+        raise ValueError(f"not a Python literal (escape {bad.group(0)!r}): {text[:200]!r}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:

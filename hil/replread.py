@@ -14,10 +14,13 @@ not where it seems, and no reading of the stream alone can tell (the program mig
   the part after the last ``\\x04`` (or after the ``\\x04`` that starts a traceback). No deadline
   is waited out, and the next command finds the board at its prompt.
 
+* the same when the bytes look like a frame end but what stands as the error report is none
+  (``\\x04 text \\x04>`` printed by the program: no board reports an error like ``text``).
+
 What this cannot see without a round trip on every execution: a program that prints exactly
-``\\x04``, then text without ``\\x04``, then ``\\x04>`` and goes on. Its answer is cut there;
-the rest reaches the next command, which finds the board not at its prompt and re-synchronises
-(``Repl.enter_raw``) before sending anything.
+``\\x04\\x04>`` (or ``\\x04`` and a whole traceback, then ``\\x04>``) and goes on. Its
+answer is cut there; the rest reaches the next command, which finds the board not at its
+prompt and re-synchronises (``Repl.enter_raw``) before sending anything.
 """
 
 from __future__ import annotations
@@ -51,11 +54,13 @@ def collect(
         first = b""
     err = t.read_until(b"\x04", deadline=deadline)[:-1]
     after = t.read_exact(1, deadline=deadline.cap(repl.reply_timeout))
-    if after == b">":
+    if after == b">" and _is_error_report(uncook(err)):
         _flush(cooker, on_output)
         repl.at_prompt()
-        return ExecResult(uncook(first), _error_report(uncook(err), repl))
-    t.unread(after)
+        return ExecResult(uncook(first), uncook(err))
+    if after != b">":
+        t.unread(after)
+        after = b""
     if not err:
         got = t.read_until((b"\x04", SOFT_REBOOT), deadline=deadline)
         t.unread(got)
@@ -64,8 +69,10 @@ def collect(
             repl.note("uncaught SystemExit: the board soft-resets")
             repl.await_reboot(deadline.cap(max(repl.enter_timeout, deadline.remaining)))
             return ExecResult(uncook(first), b"", soft_reset=True)
+    # the output held \x04 (and, when ``after`` is ">", mimicked a frame end whose "error
+    # report" no board would print: ``\x04 text \x04>``)
     repl.note("the output held \\x04: confirm where the answer ends")
-    whole = first + b"\x04" + err + b"\x04" + repl.sync(deadline)
+    whole = first + b"\x04" + err + b"\x04" + after + repl.sync(deadline)
     stdout, stderr, reset = split_answer(whole, where=repl.where, tail=t.tail)
     if on_output is not None:
         if stdout:
@@ -75,12 +82,18 @@ def collect(
     return ExecResult(uncook(stdout), _error_report(uncook(stderr), repl), reset)
 
 
+def _is_error_report(stderr: bytes) -> bool:
+    """Whether ``stderr`` reads like the board's error report, which MicroPython always starts
+    with the traceback header (only an exception without a traceback, a ``MemoryError`` on an
+    exhausted heap, lacks it), or is empty."""
+    return not stderr or stderr.startswith(TRACEBACK) or stderr.startswith(b"MemoryError")
+
+
 def _error_report(stderr: bytes, repl: Repl) -> bytes:
-    """The board's error report, which MicroPython always starts with the traceback header
-    (only an exception without a traceback, a ``MemoryError`` on an exhausted heap, lacks it).
-    Anything else there means the answer was damaged or misframed on the link: a byte of the
-    program's output taken for an error would blame the product for the wire."""
-    if not stderr or stderr.startswith(TRACEBACK) or stderr.startswith(b"MemoryError"):
+    """The board's error report; anything else there means the answer was damaged or
+    misframed on the link: a byte of the program's output taken for an error would blame the
+    product for the wire."""
+    if _is_error_report(stderr):
         return stderr
     raise LinkError(
         f"answer damaged: its error report is not a traceback: {stderr[:60]!r}",

@@ -36,6 +36,16 @@ def test_output_holding_ctrl_d_comes_back_at_once(repl: Repl) -> None:
     assert quick(repl, "print('\\x04\\x04\\x04')") == b"\x04\x04\x04\n"
 
 
+def test_output_that_mimics_the_frame_end_is_not_taken_for_it(repl: Repl) -> None:
+    """``\\x04 text \\x04>`` in the middle of the output looks like an answer's end whose
+    error report is ``text``; no error report reads like that, so the end is confirmed."""
+    code = "print('\\x04text\\x04>', end='')\nprint('and more')"
+    assert quick(repl, code) == b"\x04text\x04>and more\n"
+    chunks: list[bytes] = []
+    repl.exec(code, on_output=chunks.append, timeout=10)
+    assert b"".join(chunks) == b"\x04text\x04>and more\n"
+
+
 def test_all_byte_values_written_to_stdout(repl: Repl) -> None:
     code = "import sys\nsys.stdout.buffer.write(bytes(range(256)) * 4)"
     assert quick(repl, code) == bytes(range(256)) * 4

@@ -8,6 +8,8 @@ arrive in convenient chunks fails here.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from replay_port import Script, ScriptedPort, cut_points
 
@@ -371,3 +373,18 @@ def test_checked_code_on_a_plain_link(cuts: list[int]) -> None:
     repl.check_user_code = True
     assert repl.exec("print(1)") == b"1\n"
     assert repl.raw_paste is False and repl.port.done
+
+
+@pytest.mark.parametrize("damaged", [r"b'a\.b'", r"'\q'", r"b'\u00e9'", r"[b'ok', b'\z']"])
+def test_an_escape_no_repr_writes_is_damage_not_a_warning(damaged: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the parser's own verdict would be a mere warning
+        with pytest.raises(ValueError, match="escape"):
+            parse_value(damaged)
+
+
+def test_every_escape_a_repr_writes_parses() -> None:
+    value = b"\\'\"\a\b\f\n\r\t\v\x00\x7f\xff"
+    assert parse_value(repr(value)) == value
+    assert parse_value(repr("é\\\u2028\U0001f600")) == "é\\\u2028\U0001f600"
+    assert parse_value(r"b'a\\.b'") == b"a\\.b"  # an escaped backslash, then a dot
