@@ -4,7 +4,7 @@ its board as labels, the run's environment and categories, the per-board summary
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,23 +76,37 @@ def finish_board(item: pytest.Item, recorder: Any) -> None:
 _OWN = Path(__file__).resolve().parents[1]
 #: How many lines of the REPL view a failure shows in the terminal.
 TERMINAL_LINES = 40
+#: Whether pytest is rendering the failure of a test on a board right now (in our
+#: ``pytest_runtest_makereport``): only then are our frames hidden, so that a failure in our
+#: own test suite, or outside a board test, keeps every frame.
+_hiding = False
 
 
-def _ours(entry: Any) -> bool:
-    try:
-        return Path(str(entry.path)).resolve().is_relative_to(_OWN)
-    except (OSError, ValueError, TypeError):
-        return False
+def _hidden_now(excinfo: object) -> bool:
+    """The ``__tracebackhide__`` of our modules (pytest's public way to hide frames: it looks
+    for the name in a frame's locals, then its module's globals, and calls it when callable)."""
+    return _hiding
 
 
-def without_own_frames(traceback: Any) -> Any:
-    """A traceback without the frames of mpy-hil itself (``hil/board.py``, ``hil/repl.py``...):
-    the reader's code, and the board's traceback in the message and the REPL session, are what
-    matter. When only our frames are left (a fixture of ours failed), the outermost one stays."""
-    kept = traceback.filter(lambda entry: not _ours(entry))
-    if len(kept) == len(traceback):
-        return traceback
-    return kept if len(kept) else traceback[:1]
+def _mark_own_modules(error: BaseException) -> None:
+    """Give every module of ours with a frame in the failure's traceback, or in its causes',
+    the ``__tracebackhide__`` above: our frames (``hil/board.py``, ``hil/repl.py``...) are
+    hidden, the reader's code and the board's traceback (in the message and the REPL session)
+    are what remain. Set here, from the traceback itself, rather than as a line in each module:
+    every module a failure can pass through is covered, including ones added later; a module
+    that sets its own ``__tracebackhide__`` keeps it. ``--full-trace`` still shows them all.
+    When a failure has only our frames (a fixture of ours failed), pytest says that every entry
+    is hidden and shows the error's one line, which names what, where and whose fault."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            if _ours_path(tb.tb_frame.f_code.co_filename):
+                tb.tb_frame.f_globals.setdefault("__tracebackhide__", _hidden_now)
+            tb = tb.tb_next
+        current = current.__cause__ or current.__context__
 
 
 def _drop_own_causes(error: BaseException) -> None:
@@ -121,35 +135,19 @@ def _ours_path(path: str) -> bool:
         return False
 
 
-def _hide_own_frames(item: pytest.Item) -> Callable[[], None]:
-    """Make pytest's own traceback cut (``Function._traceback_filter``, which re-expands the
-    traceback from the test's frame) drop our frames too; returns the undo."""
-    original = getattr(item, "_traceback_filter", None)
-    if original is None:
-        return lambda: None
-
-    def cut(excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-        return without_own_frames(original(excinfo))
-
-    item._traceback_filter = cut  # type: ignore[attr-defined]
-
-    def undo() -> None:
-        item.__dict__.pop("_traceback_filter", None)
-
-    return undo
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    global _hiding
     board_id = item.stash.get(BOARD_ID, None)
-    undo = lambda: None  # noqa: E731
-    if board_id is not None and call.excinfo is not None:
-        undo = _hide_own_frames(item)
-        _drop_own_causes(call.excinfo.value)
+    error = call.excinfo.value if board_id is not None and call.excinfo is not None else None
+    if error is not None:
+        _drop_own_causes(error)
+        _mark_own_modules(error)
+    _hiding = error is not None  # pytest renders the failure (the report's longrepr) in the yield
     try:
         outcome = yield
     finally:
-        undo()
+        _hiding = False
     report: pytest.TestReport = outcome.get_result()
     if board_id is None:
         return
