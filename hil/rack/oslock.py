@@ -38,6 +38,7 @@ class OsLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._pid = os.getpid()
         self._fallback = None if _has_flock() else _filelock(path)
 
     @property
@@ -58,7 +59,7 @@ class OsLock:
                 if not _flock(fd, self.path):
                     return False
                 if _names(self.path, fd):
-                    self._fd, fd = fd, None
+                    self._fd, fd, self._pid = fd, None, os.getpid()
                     return True
                 # Its last holder removed the file after we opened it: open the path anew.
             finally:
@@ -75,6 +76,11 @@ class OsLock:
             return
         fd, self._fd = self._fd, None
         if fd is None:
+            return
+        if os.getpid() != self._pid:
+            # A forked child's copy: the lock (one per open file, shared with the parent) and
+            # its file stay the parent's.
+            os.close(fd)
             return
         try:
             # In a shared sticky directory another user's file cannot be removed: it stays,

@@ -99,3 +99,23 @@ def test_a_lock_dropped_without_release_is_freed(tmp_path: Path) -> None:
     other = OsLock(path)
     assert other.try_acquire()
     other.release()
+
+
+def test_a_forked_childs_copy_never_frees_the_parents_lock(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "b0.lock"
+    lock = OsLock(path)
+    assert lock.try_acquire()
+    pid = os.fork()
+    if pid == 0:  # the child drops its copy, as a child that exits normally would
+        try:
+            lock.release()
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert path.exists()  # still the parent's file...
+    assert not OsLock(path).try_acquire()  # ...and still held
+    lock.release()
+    assert not path.exists()
