@@ -226,10 +226,19 @@ class Board:
         bytes come back compactly (raw or base64, by what the board has), other values as
         their ``repr``; a damaged answer is a ``LinkError``."""
         head = boardcode.compact("def _hil():\n" + boardcode.indent(self._answer_source()))
-        code = f"{head} return _o\ntry:\n _hil()((\n{expression}\n))\nfinally:\n del _hil\n"
-        # checked where the board can afford it, even on a small one: a value returned as
-        # success must be right, and an expression is seldom deep
-        return self._answer(self.repl.exec(code, timeout=timeout, checked_only=None))
+        before = f"{head} return _o\ntry:\n _hil()((\n"
+        code = f"{before}{expression}\n))\nfinally:\n del _hil\n"
+        first = before.count("\n") + 1
+        try:
+            # checked where the board can afford it, even on a small one: a value returned as
+            # success must be right, and an expression is seldom deep
+            out = self.repl.exec(code, timeout=timeout, checked_only=None)
+        except RemoteError as exc:
+            # the traceback as the expression typed at ``>>>`` gives it, not our helper's
+            last = first + expression.count("\n")
+            exc.traceback = checked.expression_traceback(exc.traceback, first, last)
+            raise
+        return self._answer(out)
 
     def _answer_source(self) -> str:
         features = self._facts.features if self._facts is not None else frozenset()

@@ -214,6 +214,33 @@ def _user_traceback(stderr: bytes) -> bytes:
     return b"\n".join(lines).replace(b'File "<string>"', b'File "<stdin>"')
 
 
+#: A ``<stdin>`` frame of a traceback: its head, its line number, and the rest (``, in f``;
+#: nothing for a compile error).
+_STDIN_LINE = re.compile(r'(\s*File "<stdin>", line )(\d+)(.*)')
+
+
+def expression_traceback(traceback: str, first: int, last: int) -> str:
+    """A traceback of code whose lines ``first`` to ``last`` are the user's (an expression
+    inside our helper code, ``Board.eval``) as a REPL shows it when only those lines are typed
+    at ``>>>``: their ``<stdin>`` frames numbered from 1, the helper's own ``<stdin>`` frames
+    dropped. A compile error's frame (no ``, in``) stays, moved into the user's lines: the
+    parser may only notice the end of an incomplete expression on the helper's next line."""
+    out = []
+    for line in traceback.split("\n"):
+        match = _STDIN_LINE.fullmatch(line.rstrip("\r"))
+        if match is None:
+            out.append(line)
+            continue
+        number = int(match.group(2))
+        compile_error = not match.group(3)
+        if not first <= number <= last and not compile_error:
+            continue  # the helper's frame (``_o`` printing the value, its ``finally``)
+        number = min(max(number, first), last) - first + 1
+        cr = "\r" if line.endswith("\r") else ""
+        out.append(f"{match.group(1)}{number}{match.group(3)}{cr}")
+    return "\n".join(out)
+
+
 def inner_code(code: bytes) -> bytes | None:
     """The code inside a wrapper made by ``wrap`` (for views of a transcript), None when
     ``code`` is no such wrapper or its code was sent ahead in pieces."""

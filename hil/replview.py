@@ -198,6 +198,19 @@ def exec_parts(tx: bytes, rx: bytes) -> tuple[bytes, bytes | None, bytes | None,
     return code, bytes(rx[i:end_out]), bytes(rx[end_out + 1 : end_err]), bytes(rx[end_err + 1 :])
 
 
+def _eval_traceback(match: re.Match[bytes], err: bytes | None) -> bytes | None:
+    """An ``eval``'s traceback as the expression typed at ``>>>`` gives it (line 1 where it
+    starts; the helper's frames gone: ``hil.checked.expression_traceback``)."""
+    if not err:
+        return err
+    from hil.checked import expression_traceback
+
+    first = match.string[: match.start(1)].count(b"\n") + 1
+    last = first + match.group(1).count(b"\n")
+    text = err.decode("utf-8", "surrogateescape")
+    return expression_traceback(text, first, last).encode("utf-8", "surrogateescape")
+
+
 def render_segment(segment: Segment) -> Shown:
     """The lines a person would have seen for one exchange."""
     kind, tx, rx = segment.kind, bytes(segment.tx), bytes(segment.rx)
@@ -209,8 +222,10 @@ def render_segment(segment: Segment) -> Shown:
         damaged = ""
         if wrapped and kind == "exec":
             out, err, damaged = _unwrap_output(out, err)
-        if kind == "exec" and out and _EVAL_CHECKED.match(code.strip() + b"\n"):
-            out = answer_text(out)
+        checked_eval = _EVAL_CHECKED.match(code.strip() + b"\n") if kind == "exec" else None
+        if checked_eval is not None:
+            out = answer_text(out) if out else out
+            err = _eval_traceback(checked_eval, err)
         unsent = not code.strip() and bool(segment.note)
         if unsent:  # the board never took it: the driver's note still says what it was
             code = re.sub(rb"\.\.\. \(\d+ bytes\)$", b" ...", segment.note.encode())

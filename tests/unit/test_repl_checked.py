@@ -115,3 +115,29 @@ def test_raw_bytes_escape_and_come_back() -> None:
     data = bytes(range(256)) * 3 + b"\x10\x14\x10\x10\x04"
     escaped = checked.escape_raw(data)
     assert b"\x04" not in escaped and checked.unescape(escaped) == data
+
+
+def test_an_expressions_traceback_is_numbered_from_its_own_first_line() -> None:
+    # MicroPython 1.9 reports the helper's ``finally`` (line 13) as well as the expression
+    board = (
+        "Traceback (most recent call last):\r\n"
+        '  File "<stdin>", line 13, in <module>\r\n'
+        '  File "<stdin>", line 11, in <module>\r\n'
+        '  File "<stdin>", line 11, in <lambda>\r\n'
+        '  File "lib.py", line 4, in f\r\n'
+        '  File "<stdin>", line 5, in _o\r\n'
+        "ZeroDivisionError: division by zero\r\n"
+    )
+    assert checked.expression_traceback(board, 10, 11) == (
+        "Traceback (most recent call last):\r\n"
+        '  File "<stdin>", line 2, in <module>\r\n'
+        '  File "<stdin>", line 2, in <lambda>\r\n'
+        '  File "lib.py", line 4, in f\r\n'
+        "ZeroDivisionError: division by zero\r\n"
+    )
+
+
+def test_a_compile_error_past_the_expression_stays_on_its_last_line() -> None:
+    # ``1 +`` is only found incomplete at the helper's ``))`` on the next line
+    board = 'Traceback (most recent call last):\n  File "<stdin>", line 11\nSyntaxError: x\n'
+    assert '"<stdin>", line 1\n' in checked.expression_traceback(board, 10, 10)

@@ -215,6 +215,33 @@ def test_an_eval_with_a_checked_answer_shows_expression_and_value() -> None:
     assert repl_view(tap.entries()).split("\n") == [">>> sdcard_helper._mounted", "True"]
 
 
+def test_an_evals_traceback_reads_as_the_expression_typed_at_the_prompt() -> None:
+    checked = pytest.importorskip("hil.checked")
+    boardcode = pytest.importorskip("hil.boardcode")
+    head = boardcode.compact(
+        "def _hil():\n" + boardcode.indent(checked.answer_function("raw", True))
+    )
+    code = f"{head} return _o\ntry:\n _hil()((\n(1,\n 1 / 0)\n))\nfinally:\n del _hil\n"
+    start = code.split("\n").index("(1,") + 1  # the expression's line in the helper code
+    traceback = (
+        b"Traceback (most recent call last):\r\n"
+        b'  File "<stdin>", line %d, in <module>\r\n'
+        % (start + 4)  # the helper's finally
+        + b'  File "<stdin>", line %d, in <module>\r\n' % (start + 1)
+        + b"ZeroDivisionError: divide by zero\r\n"
+    )
+    tap = Transcript()
+    exec_paste(tap, code.encode(), b"", traceback, cut=40)
+    assert repl_view(tap.entries()).split("\n") == [
+        ">>> (1,",
+        "...  1 / 0)",
+        "...",
+        "Traceback (most recent call last):",
+        '  File "<stdin>", line 2, in <module>',
+        "ZeroDivisionError: divide by zero",
+    ]
+
+
 def test_code_the_board_never_took_is_shown_from_the_drivers_note() -> None:
     tap = Transcript()
     tap.note("exec print('still there?')")
