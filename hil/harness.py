@@ -21,7 +21,16 @@ from typing import Any
 from hil import recovery
 from hil.board import Board as BoardLink
 from hil.errors import BoardQuarantined, ConfigError, FlashError, HilError, InfrastructureError
-from hil.rack import Board, Lease, LeaseManager, Rack, Selector, default_lock_dir, resolve_port
+from hil.rack import (
+    Board,
+    Lease,
+    LeaseManager,
+    Rack,
+    Selector,
+    default_lock_dir,
+    port_present,
+    resolve_port,
+)
 from hil.rack.quarantine import Quarantine, prune_run_dirs
 from hil.transcript import Transcript
 
@@ -47,7 +56,11 @@ class Settings:
     reset: str = "soft"
     lease_timeout: float = 300.0
     log_dir: Path | None = None
+    #: How long a board's port may take to appear (a USB board re-enumerating after a reset).
     connect_timeout: float = 20.0
+    #: The same when the port is not there at all as the board is leased: a missing board is
+    #: not waited for as long as one that is coming back.
+    absent_timeout: float = 2.0
     #: How long the reset before a test may take (a board's reboot, boot.py included).
     reset_timeout: float = 10.0
     reset_scope: str = "test"
@@ -99,6 +112,9 @@ class Harness:
         #: The quarantined board whose tests the last ``board_for`` moved to another one.
         self.moved_from: str | None = None
         self._lost: str | None = None
+        #: The board the last ``board_for`` leased or tried to connect to (also when it failed:
+        #: the failure is that board's).
+        self.last_board: str | None = None
         #: The reset scope (class or file) the held board was last reset for.
         self._reset_for: str | None = None
 
@@ -127,9 +143,12 @@ class Harness:
             if entry.id in self.quarantine:
                 self.moved_from = entry.id
             self.release()
+        self.last_board = None
         while self.lease is None:
             self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
+            self.last_board = self.lease.board.id
             self._ensure_firmware(self.lease.board)
+        self.last_board = self.lease.board.id
         if self.moved_from is not None:
             self.transcript.note(
                 f"moved: {self.moved_from} is quarantined, its tests go on on {self.lease.board.id}"
@@ -140,7 +159,9 @@ class Harness:
             except InfrastructureError as e:
                 self._take_out(self.lease.board, f"cannot connect: {e.what}")
                 raise BoardQuarantined(
-                    f"could not connect, quarantined: {e.what}", where=e.where, tail=e.tail
+                    f"cannot connect: {e.what} (quarantined for this run)",
+                    where=e.where,
+                    tail=e.tail,
                 ) from e
         return self.lease.board, self.link
 
@@ -169,15 +190,19 @@ class Harness:
 
     def _connect(self, entry: Board) -> BoardLink:
         self.transcript.note(f"lease: {entry.id} ({entry.port})")
-        return self._open(entry)
+        try:
+            absent = port_present(entry.port_spec) is False
+        except HilError:
+            absent = True
+        return self._open(entry, wait=self.settings.absent_timeout if absent else None)
 
-    def _open(self, entry: Board) -> BoardLink:
+    def _open(self, entry: Board, *, wait: float | None = None) -> BoardLink:
         return BoardLink.open(
             lambda: resolve_port(entry.port_spec, where=entry.id),
             name=entry.id,
             baudrate=entry.baudrate,
             tap=self.transcript,
-            wait=self.settings.connect_timeout,
+            wait=self.settings.connect_timeout if wait is None else wait,
         )
 
     def firmware_version(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from hil import drivers, extras, run_dirs
-from hil.errors import ConfigError, HilError
+from hil.errors import BoardQuarantined, ConfigError, HilError
 from hil.harness import RESET_MODES, RESET_SCOPES, Harness, Settings
 from hil.options import OPTIONS, option
 from hil.plugin_state import (
@@ -46,6 +46,7 @@ from hil.report.pytest_hooks import (
     report_board,
     report_options,
 )
+from hil.summary import NO_BOARD
 from hil.transcript import CHECK
 
 __all__ = [
@@ -391,15 +392,21 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
     reason = harness.skip_reason(selector)
     if reason:
         pytest.skip(reason)
-    if name and kind == "id":  # counted and transcribed under its board even if never got
+    # counted and transcribed under its board even if it never gets it
+    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
+    if name and kind == "id":
         item.stash[BOARD_ID] = name
-        item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     try:
         entry, link = harness.board_for(selector)
     except HilError as e:
         harness.transcript.note(f"not run: {item.nodeid}: no board: {e.what}")
+        item.stash[BOARD_ID] = harness.last_board or item.stash.get(BOARD_ID, NO_BOARD)
+        record = harness.quarantine.get(harness.last_board) if harness.last_board else None
+        if isinstance(e, BoardQuarantined) and record is not None:
+            item.user_properties.append(("hil_quarantined", record.reason))
         raise
     item.stash[BOARD_ID] = entry.id
+    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()  # its session starts here
     item.user_properties.append(("hil_group", entry.group_id))
     if harness.moved_from is not None:  # its board was quarantined: not silently elsewhere
         item.user_properties.append(("hil_moved_from", harness.moved_from))
@@ -409,7 +416,7 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
         pytest.skip(f"{entry.id}: {lacking}")
     item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
     harness.transcript.note(f"test: {item.nodeid}")
-    recorder = report_board(entry, link, harness)
+    recorder = report_board(entry, link, harness, facts)
     mode, unit = _reset_mode(item, harness.settings)
     harness.prepare(mode, unit)
     recorder.start()

@@ -42,7 +42,7 @@ def check_report_options(config: pytest.Config) -> None:
         raise pytest.UsageError(extras.report_missing())
 
 
-def report_board(entry: Any, link: Any, harness: Any) -> Any:
+def report_board(entry: Any, link: Any, harness: Any, facts: Any = None) -> Any:
     """Label the test with its board (Allure) and start its ``TestRecorder``: every REPL
     exchange and named action becomes a step; the board's time and free heap are measured."""
     from hil import report
@@ -60,7 +60,7 @@ def report_board(entry: Any, link: Any, harness: Any) -> Any:
             capabilities=", ".join(sorted(harness.capabilities(entry))),
         )
         report.label_group(entry.group_id, harness.moved_from)
-    recorder = TestRecorder(entry.id, link)
+    recorder = TestRecorder(entry.id, link, facts)
     recorder.attach()
     return recorder
 
@@ -122,6 +122,17 @@ def _drop_own_causes(error: BaseException) -> None:
         error.__suppress_context__ = True
 
 
+def _only_our_frames(error: BaseException) -> bool:
+    """Whether every frame of the failure, pytest's and pluggy's aside, is in mpy-hil."""
+    frames = [path for path in _frames(error.__traceback__) if not _pytest_internal(path)]
+    return bool(frames) and all(_ours_path(path) for path in frames)
+
+
+def _pytest_internal(path: str) -> bool:
+    parts = Path(path).parts
+    return "_pytest" in parts or "pluggy" in parts
+
+
 def _frames(tb: Any) -> Iterator[str]:
     while tb is not None:
         yield tb.tb_frame.f_code.co_filename
@@ -151,6 +162,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report: pytest.TestReport = outcome.get_result()
     if board_id is None:
         return
+    if isinstance(error, HilError) and report.failed and _only_our_frames(error):
+        # a fixture of ours could not give the test its board: the error's one line says what,
+        # where and whose fault; frames of pytest and of ours would only bury it
+        report.longrepr = str(error)
     report.user_properties.append(("hil_board", board_id))
     if call.excinfo is not None:
         report.user_properties.append(("hil_fault", fault_of(call.excinfo.value)))
@@ -166,6 +181,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     from hil.replview import repl_view, tail
 
     entries = harness.transcript.entries(item.stash.get(TRANSCRIPT_MARK, 0))
+    if not entries:
+        return  # skipped before it touched a board: no session of its own
     view = repl_view(entries)
     if report.failed:
         report.sections.append((f"REPL session of board {board_id}", tail(view, TERMINAL_LINES)))

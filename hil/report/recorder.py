@@ -37,13 +37,15 @@ _last_heap: weakref.WeakKeyDictionary[Transcript, tuple[int, int]] = weakref.Wea
 
 
 class TestRecorder:
-    """See the module docstring. ``link`` is the ``hil.board.Board`` of the test."""
+    """See the module docstring. ``link`` is the ``hil.board.Board`` of the test; ``facts``
+    what its probe found (``hil.probe.BoardFacts``; else the link's own, if it has them)."""
 
     __test__ = False  # not a pytest test class, whatever its name says
 
-    def __init__(self, board_id: str, link: Any) -> None:
+    def __init__(self, board_id: str, link: Any, facts: Any = None) -> None:
         self.board_id = board_id
         self.link = link
+        self.facts = facts
         self.transcript = link.transcript
         self.board_seconds = 0.0
         self.exchanges = 0
@@ -115,7 +117,7 @@ class TestRecorder:
     def free_heap(self) -> int | None:
         """``gc.mem_free()`` after a collection, None where the board has no ``gc`` or does
         not answer in time. A quiet action: no step, no line in the REPL view."""
-        facts = getattr(self.link, "_facts", None)
+        facts = self.facts if self.facts is not None else getattr(self.link, "_facts", None)
         if facts is None or not facts.has("gc"):
             return None
         with contextlib.suppress(HilError, ValueError):

@@ -137,7 +137,8 @@ def test_a_board_that_cannot_be_connected_is_quarantined(
     with pytest.raises(BoardQuarantined) as info:
         harness.board_for(Selector())
 
-    assert info.value.what.startswith("could not connect, quarantined: ")
+    assert info.value.what.startswith("cannot connect: ")
+    assert info.value.what.endswith("(quarantined for this run)")
     record = harness.quarantine.get("vb0")
     assert record is not None and record.reason.startswith("cannot connect: ")
     assert harness.lease is None

@@ -81,9 +81,9 @@ def test_the_table_per_board_adds_up(run: tuple[subprocess.CompletedProcess, Pat
     done, _ = run
     lines = done.stdout[done.stdout.index(" mpy-hil ") :].splitlines()
     header = lines[1].split()
-    assert header[:5] == ["board", "passed", "failed", "skipped", "infra"]
+    assert header[:5] == ["board", "passed", "failed", "infra", "skipped"]
     row = lines[2].split()
-    assert row[:5] == [row[0], "1", "2", "0", "0"]
+    assert row[:5] == [row[0], "1", "2", "0", "0"]  # disjoint: they add up to the 3 tests
     assert row[5:7][1] == "s"  # board time
     assert "failures by fault: 2 = 1 product + 1 assertion" in lines
     assert any(line.startswith(f"{row[0]}: firmware ") for line in lines)
@@ -148,7 +148,7 @@ def test_the_report_environment_has_an_overview_per_board(
     _, project = run
     properties = (project / "results" / "environment.properties").read_text().splitlines()
     (overview,) = [line for line in properties if line.startswith("board.")]
-    assert "=1 passed, 2 failed, 0 skipped, 0 infrastructure; board time " in overview
+    assert "=1 passed, 2 failed, 0 infrastructure, 0 skipped; board time " in overview
     assert "free heap/test" in overview
     assert any(line.startswith("firmware.") for line in properties)
     assert any(line.startswith("capabilities.") for line in properties)

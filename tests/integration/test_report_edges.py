@@ -1,0 +1,127 @@
+"""What a person reads when the run goes wrong at its edges, run by pytest in a subprocess as a
+user runs it: boards of a rack that are not there (one line each, counted under their board, named
+in the summary, not waited for like a board coming back), a test skipped by its marker (no REPL
+session of somebody else's), and a bench board (``--hil-port``) whose every test has its free-heap
+change, the first one included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TWO_TESTS = """
+def test_adds(board):
+    assert board.eval("1 + 1") == 2
+
+
+def test_again(board):
+    assert board.eval("2 + 2") == 4
+"""
+
+SKIPPED_BETWEEN = """
+import pytest
+
+
+def test_a(board):
+    board.exec("x = 1")
+
+
+@pytest.mark.board(platform="esp32")
+def test_needs_an_esp32(board):
+    board.exec("y = 2")
+
+
+@pytest.mark.board(capabilities=["wifi"])
+def test_needs_wifi(board):
+    board.exec("z = 3")
+
+
+def test_b(repl):
+    repl.exec("w = 4")
+"""
+
+
+def pytest_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "100"},
+        check=False,
+    )
+
+
+def results(project: Path) -> dict[str, dict[str, Any]]:
+    found = [json.loads(p.read_text()) for p in (project / "results").glob("*-result.json")]
+    return {t["name"].split("[")[0]: t for t in found}
+
+
+def attachment(project: Path, result: dict[str, Any], name: str) -> str | None:
+    found = [a for a in result.get("attachments", []) if a["name"] == name]
+    return (project / "results" / found[0]["source"]).read_text() if found else None
+
+
+def test_boards_that_are_not_there_are_one_line_each_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "rack.toml").write_text(
+        f'lock_dir = "{tmp_path / "locks"}"\n'
+        + "".join(
+            f'[[boards]]\nid = "ghost-{n}"\nport = "{tmp_path}/ttyGHOST{n}"\nplatform = "esp32"\n'
+            for n in "ab"
+        )
+    )
+    (tmp_path / "test_first.py").write_text(textwrap.dedent(TWO_TESTS))
+    done = pytest_run(tmp_path, "--hil-rack", "rack.toml")
+    out = done.stdout
+    assert done.returncode == 1, out
+    assert "Traceback" not in out and "hil/" not in out, out  # no frames, ours or pyserial's
+    for n in "ab":
+        line = (
+            f"ghost-{n}: cannot connect: cannot open port {tmp_path}/ttyGHOST{n}: No such file "
+            "or directory (quarantined for this run) [infrastructure fault]"
+        )
+        assert line in out.splitlines(), out
+    table = out[out.index(" mpy-hil ") :].splitlines()
+    assert table[1].split()[:5] == ["board", "passed", "failed", "infra", "skipped"]
+    assert [line.split()[:5] for line in table[2:4]] == [
+        ["ghost-a", "0", "0", "1", "0"],
+        ["ghost-b", "0", "0", "1", "0"],
+    ]
+    assert "failures by fault: 2 = 2 infrastructure" in table
+    assert any(line.startswith("quarantined ghost-a: cannot connect: ") for line in table)
+
+
+def test_a_skipped_test_carries_no_session_of_another_test(tmp_path: Path) -> None:
+    pytest.importorskip("allure_pytest", reason="allure-pytest is not installed")
+    (tmp_path / "test_skips.py").write_text(textwrap.dedent(SKIPPED_BETWEEN))
+    done = pytest_run(tmp_path, "--hil-sim=1", "--alluredir", "results")
+    assert done.returncode == 0, done.stdout[-3000:]
+    found = results(tmp_path)
+    assert found["test_needs_an_esp32"]["status"] == "skipped"
+    assert found["test_needs_wifi"]["status"] == "skipped"
+    for name in ("test_needs_an_esp32", "test_needs_wifi"):
+        session = attachment(tmp_path, found[name], "REPL session") or ""
+        assert "x = 1" not in session and "w = 4" not in session, session
+    assert ">>> x = 1" in (attachment(tmp_path, found["test_a"], "REPL session") or "")
+    assert ">>> w = 4" in (attachment(tmp_path, found["test_b"], "REPL session") or "")
+
+
+def test_a_bench_boards_every_test_has_its_free_heap_change(
+    tmp_path: Path, virtual_board: Any
+) -> None:
+    pytest.importorskip("allure_pytest", reason="allure-pytest is not installed")
+    (tmp_path / "test_skips.py").write_text(textwrap.dedent(SKIPPED_BETWEEN))
+    done = pytest_run(tmp_path, "--hil-port", str(virtual_board.port), "--alluredir", "results")
+    assert done.returncode == 0, done.stdout[-3000:]
+    for name in ("test_a", "test_b"):  # the first test, and one through the repl fixture
+        parameters = {p["name"] for p in results(tmp_path)[name]["parameters"]}
+        assert "free heap change" in parameters, (name, parameters)
