@@ -268,3 +268,12 @@ def test_every_flasher_of_hil_flash_can_be_named_in_a_rack() -> None:
     flash = pytest.importorskip("hil.flash")
 
     assert set(flash.flasher_names()) == set(drivers.names("flasher"))
+
+
+def test_the_example_racks_firmware_pins_are_the_manifests_examples() -> None:
+    """The example's comment says: uncomment the manifest's examples and its pins resolve."""
+    manifest = (EXAMPLE.parents[1] / "firmware" / "manifest.toml").read_text()
+    pins = {board.firmware for board in load_rack(EXAMPLE).boards if board.firmware}
+    assert pins
+    for pin in pins:
+        assert f'# [firmware."{pin}"]' in manifest, pin
