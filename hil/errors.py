@@ -11,7 +11,11 @@ Three families, kept apart everywhere (reports, retries, Allure categories):
   start, naming what and where; never retried, never blamed on a board.
 
 Errors that involve a board carry ``tail``: the last bytes received from it, because "timed out"
-without what the board last said is useless at 3 a.m.
+without what the board last said is useless at 3 a.m. The message shows them as a person at the
+REPL would have seen them (the raw REPL's framing left out, whole lines, the last few); the
+bytes themselves stay in ``tail`` (and all of them in the transcript's ``wire``). An error
+whose ``tail`` holds exactly what came since a point (``since``: "the code was sent") says so,
+and says when nothing came.
 """
 
 from __future__ import annotations
@@ -36,22 +40,43 @@ def escape_text(text: str) -> str:
 
 
 def format_tail(tail: bytes) -> str:
-    """Render received bytes readably: printable ASCII as is, the rest escaped."""
+    """Render received bytes as bytes: printable ASCII as is, the rest escaped."""
     return repr(bytes(tail[-TAIL_BYTES:]))[1:]
+
+
+def seconds_text(seconds: float) -> str:
+    """``2 s``, ``0.25 s``, ``1.5 s``, ``120 s``: a duration as a person reads it (a deadline
+    that was capped a moment later is 1.99996 s, which says nothing more than 2 s)."""
+    if seconds >= 10:
+        return f"{round(seconds)} s"
+    return f"{float(f'{seconds:.2g}'):g} s"
+
+
+def shown_tail(tail: bytes, *, whole: bool) -> str:
+    """The last lines the board printed in ``tail`` (``hil.replview.board_lines``), quoted
+    on one line; "" when it printed nothing but the REPL's own framing. ``whole``: ``tail``
+    starts where the board's output started, not cut at an arbitrary byte."""
+    from hil.replview import board_lines
+
+    lines = board_lines(tail, whole=whole)
+    return '"' + "\\n".join(lines) + '"' if lines else ""
 
 
 class HilError(Exception):
     """Base of all mpy-hil errors.
 
     ``where`` names the board, port, file or lease the error is about; ``tail`` holds the last
-    bytes seen from the board when a board is involved.
+    bytes seen from the board when a board is involved; ``since``, when given, says that
+    ``tail`` is everything the board sent since then (an empty ``tail`` then means silence).
     """
 
     fault: str = INFRASTRUCTURE
 
-    def __init__(self, what: str, *, where: str = "", tail: bytes = b"") -> None:
+    def __init__(self, what: str, *, where: str = "", tail: bytes = b"", since: str = "") -> None:
         self.what = what
         self.where = where
+        self.since = since
+        self._whole = len(tail) <= TAIL_BYTES
         self.tail = bytes(tail[-TAIL_BYTES:])
         super().__init__(self._render())
 
@@ -60,9 +85,22 @@ class HilError(Exception):
         if self.where:
             text = f"{self.where}: {text}"
         text += f" [{self.fault} fault]"
-        if self.tail:
-            text += f"; last bytes from the board: {format_tail(self.tail)}"
-        return text
+        return text + self._said()
+
+    def _said(self) -> str:
+        """What the board said, for the message (see the module doc)."""
+        if self.since and not self.tail:
+            return f"; the board sent nothing since {self.since}"
+        if not self.tail:
+            return ""
+        shown = shown_tail(self.tail, whole=self._whole and bool(self.since))
+        if self.since:
+            if not shown:
+                return f"; the board printed nothing since {self.since}"
+            return f"; since {self.since} the board printed: {shown}"
+        if not shown:
+            return "; the board's last bytes hold no output, only the REPL's framing"
+        return f"; the board's last lines: {shown}"
 
 
 class InfrastructureError(HilError):

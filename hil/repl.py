@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from hil import checked, replrun
 from hil.deadline import Deadline, as_deadline
-from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError
+from hil.errors import BoardTimeout, LinkError, ProtocolError, RawReplError, seconds_text
 from hil.rawpaste import RAW_BANNER, RAW_PROMPT, CodeSender
 from hil.replparse import (
     Exchange,
@@ -304,9 +304,10 @@ class Repl:
             except BoardTimeout as exc:
                 self._stale_input = True
                 raise BoardTimeout(
-                    f"code did not finish within {deadline.seconds:g} s ({exc.what})",
+                    f"code did not finish within {seconds_text(deadline.seconds)}",
                     where=self.where,
                     tail=exc.tail,
+                    since=exc.since,
                 ) from exc
         raise AssertionError("unreachable")
 

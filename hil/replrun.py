@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 
 from hil import checked
 from hil.deadline import Deadline
-from hil.errors import LinkError
+from hil.errors import BoardTimeout, LinkError
 from hil.rawpaste import Sent
 from hil.replparse import ExecResult, is_compile_error
 from hil.replread import collect
+from hil.transcript import Direction, Entry
 
 if TYPE_CHECKING:
     from hil.repl import Repl
@@ -44,7 +45,34 @@ UNKNOWN_HEAP_LIMIT = 1024
 def run(
     repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool | None
 ) -> ExecResult:
-    """Send ``data`` and read its answer (see the module doc); raises ``CodeDamaged``."""
+    """Send ``data`` and read its answer (see the module doc); raises ``CodeDamaged``, and
+    ``BoardTimeout`` carrying exactly what the board sent since the code was sent."""
+    mark = repl.transport.tap.mark()
+    try:
+        return _run(repl, data, deadline, on_output, checked_only)
+    except BoardTimeout as exc:
+        raise BoardTimeout(
+            exc.what,
+            where=exc.where,
+            tail=_since_sent(repl.transport.tap.entries(mark)),
+            since="the code was sent",
+        ) from exc
+
+
+def _since_sent(entries: list[Entry]) -> bytes:
+    """The bytes the board sent after the host last wrote (the code, or its last piece)."""
+    received: list[bytes] = []
+    for entry in reversed(entries):
+        if entry.direction is Direction.TX:
+            break
+        if entry.direction is Direction.RX:
+            received.append(entry.data)
+    return b"".join(reversed(received))
+
+
+def _run(
+    repl: Repl, data: bytes, deadline: Deadline, on_output: Sink | None, checked_only: bool | None
+) -> ExecResult:
     control = checked.has_control(data)
     try:
         return _run_checked(repl, data, deadline, on_output, checked_only)

@@ -91,6 +91,39 @@ def readable(data: bytes) -> str:
     return board_text.escape(text)
 
 
+#: Where one raw REPL answer ends and the board waits again: its prompts (``board_lines``).
+_PROMPTS = re.compile(rb"\r?\n?raw REPL; CTRL-B to exit\r\n>|\x04\x04>|\x04>")
+#: How an answer starts, before the code's output: raw-paste's start and window (or its
+#: refusal), flow-control acks and end of input, plain raw's ``OK``, checked code's mark.
+_ANSWER_START = re.compile(rb"\A(?:R\x01..|R\x00)?\x01*(?:\x04|OK)?\x06?", re.DOTALL)
+#: Lines that are the framework's own framing, not anything the code printed.
+_OWN_LINE = re.compile(r"\A(?:hil-sync \d+|#hil \d+ [0-9a-f ]+)\Z")
+
+
+def board_lines(data: bytes, *, whole: bool, lines: int = 5, chars: int = 200) -> list[str]:
+    """What a person at the REPL would have seen of bytes the board sent (an error's tail):
+    the raw REPL's framing left out, each answer's output and traceback as lines (blank ones
+    dropped), the last ``lines`` of them within about ``chars`` characters, escaped. ``whole``:
+    ``data`` starts where an answer starts; else its first line, likely cut mid-word, is left
+    out (or shown from ``...`` when it is all there is)."""
+    parts = _PROMPTS.split(bytes(data))
+    text = b"\n".join(
+        (_ANSWER_START.sub(b"", part, count=1) if i or whole else part).replace(b"\x04", b"\n")
+        for i, part in enumerate(parts)
+    )
+    shown = readable(text).split("\n")
+    partial = not whole and bool(shown) and shown[0] != ""
+    if partial and len([line for line in shown if line.strip()]) > 1:
+        shown, partial = shown[1:], False
+    kept = [line for line in shown if line.strip() and not _OWN_LINE.match(line)]
+    kept = kept[-lines:]
+    while len(kept) > 1 and sum(len(line) + 1 for line in kept) > chars:
+        kept.pop(0)
+    if kept and (len(kept[0]) > chars or partial):
+        kept[0] = "..." + kept[0][-chars:]
+    return kept
+
+
 @dataclass
 class Segment:
     """One exchange as the wire carried it: what started it, the bytes each way, remarks."""

@@ -22,7 +22,7 @@ from typing import NoReturn, Protocol
 import serial
 
 from hil.deadline import Deadline, as_deadline
-from hil.errors import TAIL_BYTES, BoardTimeout, ConfigError, LinkError
+from hil.errors import TAIL_BYTES, BoardTimeout, ConfigError, LinkError, seconds_text
 from hil.transcript import Direction, Transcript
 
 #: How long one low-level read may block: the granularity at which deadlines are noticed.
@@ -346,9 +346,10 @@ class Transport:
             if quiet.expired:
                 what = " or ".join(repr(w) if isinstance(w, bytes) else str(w) for w in waiting_for)
                 if deadline.expired:
-                    why = f"no {what} within {deadline.seconds:g} s"
+                    why = f"no {what} within {seconds_text(deadline.seconds)}"
                 else:
-                    why = f"board silent for {inter_byte_timeout:g} s while waiting for {what}"
+                    silent = seconds_text(inter_byte_timeout or 0.0)
+                    why = f"board silent for {silent} while waiting for {what}"
                 raise BoardTimeout(why, where=self.name, tail=self.tail)
 
 

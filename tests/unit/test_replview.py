@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.replview import exchange_view, repl_view, tail
+from hil.replview import board_lines, exchange_view, repl_view, tail
 from hil.transcript import CHECK, QUIET, STEP, Direction, Transcript
 
 
@@ -291,3 +291,33 @@ def test_c1_controls_on_the_friendly_screen_are_escaped() -> None:
     tap.record(Direction.TX, b"print(s)\r")
     tap.record(Direction.RX, b"print(s)\r\n\xc2\x9b2Jx\x7f\x1b[K\r\n>>> ")
     assert repl_view(tap.entries()).split("\n") == [">>> print(s)", "\\x9b2Jx\\x7f"]
+
+
+def test_an_errors_tail_shows_what_the_board_printed_not_the_protocol() -> None:
+    # the walkthrough's tail: an earlier answer cut mid-word, its trailer, a prompt, raw-paste
+    earlier = b"ard with unix', 'nodename': 'vb0'}\r\n#hil 12 0123abcd\r\n\x04\x04>"
+    assert board_lines(earlier + b"R\x01\x80\x00\x01\x01\x04", whole=False) == []
+    assert board_lines(earlier + b"OK\x06tick 1\r\ntick 2\r\n", whole=False) == [
+        "tick 1",
+        "tick 2",
+    ]
+    traceback = b'Traceback (most recent call last):\r\n  File "<stdin>", line 1\r\nOSError: 5\r\n'
+    assert board_lines(b"\x04hello\x04" + traceback + b"\x04>", whole=True) == [
+        "hello",
+        "Traceback (most recent call last):",
+        '  File "<stdin>", line 1',
+        "OSError: 5",
+    ]
+    # a soft reset's answer reads as its boot lines; one cut line shows where it starts
+    assert board_lines(b"OK\r\nMPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>", whole=True) == [
+        "MPY: soft reboot"
+    ]
+    assert board_lines(b"ets Jul 29 2019 12:2", whole=False) == ["...ets Jul 29 2019 12:2"]
+
+
+def test_an_errors_tail_keeps_the_last_few_whole_lines() -> None:
+    out = b"".join(b"line %d \x1b\r\n" % i for i in range(40))
+    assert board_lines(out, whole=True) == [f"line {i} \\x1b" for i in range(35, 40)]
+    long = [f"{i:02d}" + "x" * 70 for i in range(3)]
+    assert board_lines("\r\n".join(long).encode(), whole=True, chars=200) == long[1:]
+    assert board_lines(b"y" * 300, whole=True, chars=200) == ["..." + "y" * 200]
