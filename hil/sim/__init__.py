@@ -111,8 +111,11 @@ def start(
         raise ConfigError(f"usb must be 'native' or 'uart', not {usb!r}")
     host = host_class(kind)  # an unknown or missing kind is refused here, not in the server's log
     preflight = getattr(host, "preflight", None)
-    if preflight is not None:
-        preflight()
+    if preflight is not None and not interpreter:
+        try:
+            preflight()
+        except SimError as e:  # a part of the machine's setup is missing: the user installs it
+            raise ConfigError(e.what, where=e.where) from None
     state = private_dir(state_dir if state_dir else default_state_dir())
     running = running_pid(state)
     if running:

@@ -60,6 +60,14 @@ CRASH_LIMIT, CRASH_WINDOW = 3, 10.0
 class BoardHost:
     """Everything physical about one unix-kind virtual board. See the module docstring."""
 
+    @staticmethod
+    def preflight() -> None:
+        """The MicroPython unix port is installed (the ``sim`` extra), else one usage line,
+        before a server starts (not a crash in its log)."""
+        from hil.extras import require_sim
+
+        require_sim("unix", otherwise="")
+
     def __init__(self, config: BoardConfig, schedule: Schedule) -> None:
         self.config = config
         self.dir = config.directory

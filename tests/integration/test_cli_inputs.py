@@ -225,9 +225,33 @@ def test_missing_microbit_firmware_is_one_line(
     sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HIL_MICROBIT_HEX", str(tmp_path / "none.hex"))
-    with pytest.raises(SimError, match="not found") as caught:
+    with pytest.raises(ConfigError, match="not found") as caught:
         hil.sim.start(sim_dir, 1, kind="microbit")
     assert "\n" not in str(caught.value)
+    assert str(caught.value).endswith("[usage fault]")  # the machine's setup is the user's
+    assert not sim_dir.exists()
+
+
+WITHOUT_THE_SIM_EXTRA = """
+import sys
+sys.modules["micropython_unix"] = None  # as if the sim extra were not installed
+sys.executable = "/nonexistent/bin/python"  # and no micropython next to the interpreter
+from hil.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sim_start_without_the_sim_extra_names_it_in_one_line(sim_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HIL_MICROPYTHON"}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_THE_SIM_EXTRA, "sim", "start", "--state-dir", str(sim_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    one_usage_line(done, "pip install 'mpy-hil[sim]'")
+    assert "--hil-port" not in done.stderr  # a pytest option: not for this command
     assert not sim_dir.exists()
 
 
