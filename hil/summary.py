@@ -123,14 +123,13 @@ def board_summary(
                 row.heap_text(),
             ]
         )
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in table
-    ]
+    lines = _aligned(table)
+    if max(len(line) for line in lines) > width:
+        # ids too long for one row: each id on a line of its own, whole, its numbers under it
+        numbers = _aligned([["", *line[1:]] for line in table])
+        lines = [numbers[0]]
+        for line, row in zip(table[1:], numbers[1:], strict=True):
+            lines += [line[0], row]
     for board in sorted(rows):
         row = rows[board]
         details = []
@@ -152,6 +151,18 @@ def board_summary(
         lines.append(f"failures by fault: {failures} = {parts}")
     lines.extend(_quarantined(stats))
     return lines
+
+
+def _aligned(table: list[list[str]]) -> list[str]:
+    """Columns as wide as their widest cell: the first left-aligned, the numbers right."""
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in table
+    ]
 
 
 def _wrapped(text: str, width: int) -> list[str]:

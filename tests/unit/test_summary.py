@@ -105,8 +105,8 @@ def test_long_capability_lists_wrap_and_ids_are_never_cut() -> None:
     board = "usb-serial-0001A2B3C4D5E6F7-esp32-rack-slot-17"
     caps = ", ".join(f"capability-{i}" for i in range(30))
     lines = board_summary({"passed": [Report(board)]}, {board: caps}, width=60)
-    assert all(len(line) <= 60 or " " not in line.strip() for line in lines[2:])
-    assert lines[1].startswith(board + "  ")
+    assert all(len(line) <= 60 or " " not in line.strip() for line in lines)
+    assert lines[1] == board  # too long for a row with its numbers: a line of its own
     assert lines[2].startswith(f"{board}:")  # whole, even where it overflows
     assert " ".join(line.strip() for line in lines[2:]) == f"{board}: capabilities: {caps}"
 
@@ -124,3 +124,13 @@ def test_a_board_quarantined_after_a_passed_test_is_named() -> None:
     teardown = Report("vb1", user_properties=[("hil_quarantined", "board stopped answering")])
     lines = board_summary({"passed": [Report("vb1")], "": [teardown]}, {})
     assert lines[-1] == "quarantined vb1: board stopped answering"
+
+
+def test_a_board_id_too_long_for_the_terminal_gets_a_line_of_its_own() -> None:
+    long_id = "esp32-lab2-rack3-slot07-with-sdcard-and-wifi"
+    stats = {"passed": [Report(long_id), Report("vb0")]}
+    lines = board_summary(stats, {}, width=60)
+    assert lines[1] == long_id  # whole, never cut
+    assert lines[2].split() == ["1", "0", "0", "0", "-", "-"]
+    assert lines[3] == "vb0"
+    assert all(len(line) <= 60 for line in lines), lines
