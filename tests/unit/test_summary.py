@@ -107,7 +107,7 @@ def test_long_capability_lists_wrap_and_ids_are_never_cut() -> None:
     lines = board_summary({"passed": [Report(board)]}, {board: caps}, width=60)
     assert all(len(line) <= 60 or " " not in line.strip() for line in lines)
     assert lines[1] == board  # too long for a row with its numbers: a line of its own
-    assert lines[2].startswith(f"{board}:")  # whole, even where it overflows
+    assert lines[3].startswith(f"{board}:")  # whole, even where it overflows
     assert " ".join(line.strip() for line in lines[2:]) == f"{board}: capabilities: {caps}"
 
 
