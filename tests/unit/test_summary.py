@@ -108,7 +108,7 @@ def test_long_capability_lists_wrap_and_ids_are_never_cut() -> None:
     assert all(len(line) <= 60 or " " not in line.strip() for line in lines)
     assert lines[1] == board  # too long for a row with its numbers: a line of its own
     assert lines[3].startswith(f"{board}:")  # whole, even where it overflows
-    assert " ".join(line.strip() for line in lines[2:]) == f"{board}: capabilities: {caps}"
+    assert " ".join(line.strip() for line in lines[3:]) == f"{board}: capabilities: {caps}"
 
 
 def test_board_text_in_a_skip_reason_is_escaped() -> None:
