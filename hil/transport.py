@@ -15,6 +15,7 @@ pass an opener that replays recorded bytes.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import NoReturn, Protocol
@@ -74,8 +75,17 @@ def open_serial(
     try:
         port.open()
     except (serial.SerialException, OSError) as exc:
-        raise LinkError(f"cannot open port: {exc}", where=url) from exc
+        raise LinkError(f"cannot open port {url}: {_why(exc)}", where=url) from exc
     return port
+
+
+def _why(exc: BaseException) -> str:
+    """pyserial's reason without its repetitions (``[Errno 2] could not open port X: [Errno 2]
+    No such file or directory: 'X'``): the OS's words when there is an errno."""
+    errno = getattr(exc, "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return os.strerror(errno)
+    return str(exc)
 
 
 class Transport:
