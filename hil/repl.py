@@ -121,6 +121,9 @@ class Repl:
         #: Whether a user's code is checked too on a plain raw link: not until ``Board`` knows
         #: the board is bigger than a micro:bit, whose C stack cannot afford the ``exec``.
         self.check_user_code = False
+        #: Whether the transcript said since the last reset that code goes unchecked (once is
+        #: enough: ``hil.replrun``).
+        self.said_unchecked = False
         #: Called after each exchange (exec, soft reset, friendly input) with an ``Exchange``.
         self.observers: list[Callable[[Exchange], None]] = []
 
@@ -426,6 +429,7 @@ class Repl:
             self.enter_friendly(deadline.cap(self.enter_timeout))
         self.note("soft reset")
         self.mode = Mode.UNKNOWN
+        self.said_unchecked = False
         t = self.transport
         t.write(b"\x04")
         try:
@@ -466,6 +470,7 @@ class Repl:
         self.mode = Mode.UNKNOWN
         self.sender.reset()
         self._stale_input = True
+        self.said_unchecked = False
         while True:
             try:
                 self.transport.reopen(deadline)

@@ -12,7 +12,8 @@ is right, or fails as what it is", in one place:
 * a board without the heap for the checked form (about one more copy of the code: code longer
   than ``Repl.check_limit``, a sixth of the free heap once the board is probed, else
   ``UNKNOWN_HEAP_LIMIT``; or a ``MemoryError`` before the code's turn): the code goes
-  unchecked, noted in the transcript, unless the caller insists (``checked_only``: the
+  unchecked, noted in the transcript (in the REPL view once per connection or reset), unless
+  the caller insists (``checked_only``: the
   framework's own helpers and ``put`` chunks, whose ``MemoryError`` then stands, so that
   ``put`` can halve its chunks). Unchecked code on a lossy link is the one case left in which
   a lost byte can still look like the product's fault;
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from hil.repl import Repl
 
 Sink = Callable[[bytes], None]
+#: The transcript's note when code goes unchecked for want of heap: the first time after a
+#: connection or a reset (shown in the REPL view), and every later time (the wire only).
+UNCHECKED = "the board cannot afford checked code here: sent unchecked (not repeated until a reset)"
+UNCHECKED_AGAIN = "sent unchecked"
 #: Longest code sent checked on a plain raw link while the board's heap is unknown (boards
 #: without raw-paste are old firmware on small chips: a micro:bit has 7 kB).
 UNKNOWN_HEAP_LIMIT = 1024
@@ -82,7 +87,12 @@ def _run(
         if exc.stored:
             repl.sender.plain(b"globals().pop('_hilb',0)", deadline)  # what pieces left
             collect(repl, deadline, None)
-    repl.note("the board cannot afford checked code here: sent unchecked")
+    if repl.said_unchecked:  # on a small board that is every exec: the REPL view says it once
+        repl.note(UNCHECKED_AGAIN)
+    else:
+        repl.note(UNCHECKED)
+        # a framework action's exchanges fold into one line of the REPL view: said again after
+        repl.said_unchecked = repl.transport.tap.in_action is None
     repl.sender.plain(data, deadline)
     result = collect(repl, deadline, on_output)
     _suspect(repl, data, result, deadline)

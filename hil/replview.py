@@ -38,7 +38,16 @@ _STARTS = (
     ("friendly ", "friendly"),
 )
 #: Notes nobody reading the REPL needs (the test's name is the attachment's owner).
-_HIDDEN = ("test: ", "sync: ", "exec ", "launch ", "friendly ", "probe what", "put ")
+_HIDDEN = (
+    "test: ",
+    "sync: ",
+    "exec ",
+    "launch ",
+    "friendly ",
+    "probe what",
+    "put ",
+    "sent unchecked",  # said once in full (``hil.replrun.UNCHECKED``), then on the wire only
+)
 _EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
 #: An ``eval`` whose answer comes back checked (``hil.checked``: ``_o`` prints it and a trailer).
 _EVAL_CHECKED = re.compile(
@@ -354,7 +363,7 @@ class _View:
         if text.startswith("recovery: "):  # a board brought back: never folded away
             for act in self.stack:
                 act.remarkable = True
-        if self.segment is None:
+        if self.segment is None or not self.segment.tx:  # before the code: said before it
             self.emit(Shown([f"# {text}"]))
         else:
             self.segment.remarks.append(text)

@@ -321,3 +321,23 @@ def test_an_errors_tail_keeps_the_last_few_whole_lines() -> None:
     long = [f"{i:02d}" + "x" * 70 for i in range(3)]
     assert board_lines("\r\n".join(long).encode(), whole=True, chars=200) == long[1:]
     assert board_lines(b"y" * 300, whole=True, chars=200) == ["..." + "y" * 200]
+
+
+def test_a_note_before_the_code_was_sent_reads_before_it_and_repeats_stay_on_the_wire() -> None:
+    tap = Transcript()
+    for code in (b"x = 1", b"print(x)"):
+        tap.note(f"exec {code.decode()}")
+        tap.note(
+            "the board cannot afford checked code here: sent unchecked"
+            if code == b"x = 1"
+            else "sent unchecked"
+        )
+        tap.record(Direction.TX, code + b"\x04")
+        tap.record(Direction.RX, b"OK" + (b"1\r\n" if b"print" in code else b"") + b"\x04\x04>")
+    assert repl_view(tap.entries()).split("\n") == [
+        "# the board cannot afford checked code here: sent unchecked",
+        ">>> x = 1",
+        ">>> print(x)",
+        "1",
+    ]
+    assert "## sent unchecked" in tap.render()
