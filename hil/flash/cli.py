@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from hil.errors import ConfigError, FlashError, HilError, LeaseTimeout
 from hil.flash.manifest import Manifest, load_manifest
@@ -40,6 +40,7 @@ from hil.rack.inventory import Board as RackBoard
 from hil.rack.inventory import load_rack
 from hil.rack.leases import Lease, LeaseManager
 from hil.rack.selector import Selector
+from hil.tables import Column, layout
 
 DEFAULT_MANIFEST = Path("firmware") / "manifest.toml"
 
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             plans.append(plan)
         console.print(f"checking the firmware of {len(plans)} board(s)")
         _check_all(plans, manifest, mode, args.verify_timeout)
-        console.print(check_table(plans))
+        console.print(check_table(plans, console.width))
         jobs = [plan.job for plan in plans if plan.job is not None]
         results = flash_boards(jobs, console=console) if jobs else []
     failed = sum(plan.error is not None for plan in plans) + sum(not r.ok for r in results)
@@ -199,25 +200,27 @@ def board_opener(board: RackBoard) -> OpenBoard:
     return open_board
 
 
-def check_table(plans: Sequence[Plan]) -> Table:
-    """One row per board: its pin, what it runs, and what happens to it."""
-    table = Table(title="Firmware check")
-    widest = max((len(plan.board.id) for plan in plans), default=5)
-    table.add_column("Board", style="bold", no_wrap=True, min_width=widest)  # ids never cut
-    table.add_column("Pin", overflow="fold")
-    table.add_column("Running", overflow="fold")
-    table.add_column("Action", overflow="fold")
+def check_table(plans: Sequence[Plan], width: int = 200) -> Table | Group:
+    """One row per board: its pin, what it runs, and what happens to it; laid out for a
+    ``width``-column terminal (a block per board when no table fits: ids are never cut)."""
+    columns = (
+        Column("Board", "id", style="bold"),
+        Column("Pin", shrink_to=10),
+        Column("Running", shrink_to=10),
+        Column("Action", "text", shrink_to=20),
+    )
+    rows = []
     for plan in plans:
         decision = plan.decision
         running = decision.before if decision is not None and decision.before else "?"
         if plan.error is not None:
-            action = f"[red]FAILED[/]: {escape(_one_line(plan.error, plan.board.id))}"
+            action = Text.assemble(("FAILED", "red"), f": {_one_line(plan.error, plan.board.id)}")
         elif decision is not None and decision.flash:
-            action = f"flash ({escape(decision.reason)})"
+            action = Text(f"flash ({decision.reason})")
         else:
-            action = "[green]left alone[/] (on the pin)"
-        table.add_row(plan.board.id, plan.board.firmware or "-", escape(running), action)
-    return table
+            action = Text.assemble(("left alone", "green"), " (on the pin)")
+        rows.append((plan.board.id, plan.board.firmware or "-", running, action))
+    return layout("Firmware check", columns, rows, width)
 
 
 def _one_line(error: HilError, board: str) -> str:

@@ -14,20 +14,24 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from hil.errors import ConfigError, FlashError, HilError
 from hil.flash.base import Flasher, ProgressFn
 from hil.flash.manifest import FirmwareEntry, verify_image
+from hil.tables import Column as TableColumn
+from hil.tables import layout
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class FlashResult:
 
 def run_job(job: FlashJob, progress: ProgressFn, status: Callable[[str], None]) -> None:
     """Verify the image, flash it, check the board: the steps of one board, in order."""
-    status("checking image")
+    status("checking")  # the image against its sha256
     image = verify_image(job.firmware)
     status("flashing")
     job.flasher.flash(image, progress)
@@ -103,15 +107,7 @@ def flash_boards(
     if not jobs:
         return []
     console = console or Console()
-    columns = (
-        TextColumn("[bold]{task.fields[board]}"),
-        TextColumn("{task.fields[firmware]}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as bars:
+    with Progress(*progress_columns(jobs, console.width), console=console) as bars:
         tasks = [
             bars.add_task("queued", total=None, board=job.board, firmware=job.firmware.id)
             for job in jobs
@@ -122,8 +118,35 @@ def flash_boards(
                 for job, task in zip(jobs, tasks, strict=True)
             ]
             results = [future.result() for future in futures]
-    console.print(summary_table(results))
+    console.print(summary_table(results, console.width))
     return results
+
+
+def progress_columns(jobs: Sequence[FlashJob], width: int) -> list[ProgressColumn]:
+    """A progress line per board that fits ``width`` without cutting anything.
+
+    Only the bar gives way (down to a few characters); the board id, the byte counts, the
+    status and the elapsed time are never shrunk. The firmware id is shown when it fits too (the
+    check table above already names each board's pin)."""
+    board = max(len(job.board) for job in jobs)
+    firmware = max(len(job.firmware.id) for job in jobs)
+    # "2.5/2.5 MB", "verifying", "0:00:07": what the fixed parts take, with the gaps between.
+    fixed = board + 10 + len("verifying") + 7 + 4
+    whole = Column(no_wrap=True)
+    columns: list[ProgressColumn] = [
+        TextColumn("[bold]{task.fields[board]}", table_column=Column(no_wrap=True, width=board))
+    ]
+    if fixed + firmware + 1 + 10 <= width:  # with a gap, and still a bar of 10
+        columns.append(
+            TextColumn("{task.fields[firmware]}", table_column=Column(no_wrap=True, width=firmware))
+        )
+    columns += [
+        BarColumn(bar_width=None, table_column=Column(max_width=40)),
+        DownloadColumn(table_column=whole),
+        TextColumn("{task.description}", table_column=whole.copy()),
+        TimeElapsedColumn(table_column=whole.copy()),
+    ]
+    return columns
 
 
 def _reporters(bars: Progress, task: TaskID) -> tuple[ProgressFn, Callable[[str], None]]:
@@ -136,18 +159,28 @@ def _reporters(bars: Progress, task: TaskID) -> tuple[ProgressFn, Callable[[str]
     return progress, status
 
 
-def summary_table(results: Sequence[FlashResult]) -> Table:
-    """One row per board: result, time taken and, for failures, the one-line error."""
-    table = Table(title="Flash summary")
-    table.add_column("Board", style="bold")
-    table.add_column("Firmware")
-    table.add_column("Result")
-    table.add_column("Seconds", justify="right")
-    table.add_column("Error", overflow="fold")
-    for r in results:
-        outcome = "[green]ok" if r.ok else "[red]FAILED"
-        table.add_row(r.board, r.firmware, outcome, f"{r.seconds:.1f}", _error_text(r))
-    return table
+def summary_table(results: Sequence[FlashResult], width: int = 200) -> Table | Group:
+    """One row per board: result, time taken and, for failures, the one-line error; laid out
+    for a ``width``-column terminal (a block per board when no table fits: ids are never cut)."""
+    columns = [
+        TableColumn("Board", "id", style="bold"),
+        TableColumn("Firmware", shrink_to=10),
+        TableColumn("Result"),
+        TableColumn("Seconds", justify="right"),
+    ]
+    rows = [
+        (
+            r.board,
+            r.firmware,
+            Text("ok", style="green") if r.ok else Text("FAILED", style="red"),
+            f"{r.seconds:.1f}",
+        )
+        for r in results
+    ]
+    if any(not r.ok for r in results):  # no empty column when nothing failed
+        columns.append(TableColumn("Error", "text"))
+        rows = [(*row, _error_text(r)) for row, r in zip(rows, results, strict=True)]
+    return layout("Flash summary", columns, rows, width)
 
 
 def _error_text(result: FlashResult) -> str:

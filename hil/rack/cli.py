@@ -21,7 +21,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     verbs = rack.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, text in (
-        ("status", "a table: board, port present, lease holder, firmware, quarantined"),
+        (
+            "status",
+            "a table: board, port present, lease holder, firmware; then the boards that a "
+            "running test run has quarantined",
+        ),
         (
             "check",
             "connect to every free board at once (each leased for the moment it takes): "
@@ -62,7 +66,7 @@ def _quarantined(manager: LeaseManager) -> dict[str, str]:
     for run in runs.iterdir() if runs.is_dir() else ():
         for board, record in Quarantine(run / "quarantine").records().items():
             if board not in found or record.since > found[board][0]:
-                found[board] = (record.since, f"run {run.name}: {record.reason}")
+                found[board] = (record.since, f"by run {run.name}: {record.reason}")
     return {board: text for board, (_, text) in found.items()}
 
 
@@ -76,52 +80,66 @@ def _present(board: Board) -> str:
 
 def _status(rack: Rack, manager: LeaseManager) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
+
+    from hil.tables import Column, render
 
     quarantined = _quarantined(manager)
-    table = Table(title=f"rack ({len(rack.boards)} boards, locks in {manager.lock_dir})")
-    _columns(
-        table, rack, ("board", "platform", "port", "present", "lease", "firmware", "quarantined")
-    )
+    rows = []
     for board in rack.boards:
         state = manager.state(board.id)
         lease = "free" if state.free else state.describe().removeprefix(f"{board.id} ")
-        table.add_row(
-            board.id,
-            board.platform,
-            board.port,
-            _present(board),
-            lease,
-            board.firmware or "-",
-            quarantined.get(board.id, "-"),
+        rows.append(
+            (
+                board.id,
+                board.platform,
+                board.port,
+                _present(board),
+                lease,
+                board.firmware or "-",
+            )
         )
-    Console().print(table)
+    columns = (
+        Column("board", "id"),
+        Column("platform"),
+        Column("port", shrink_to=14),
+        Column("present"),
+        Column("lease", "text", shrink_to=12),
+        Column("firmware", shrink_to=8),
+    )
+    title = f"rack ({_count(len(rack.boards), 'board')}, locks in {manager.lock_dir})"
+    console = Console()
+    console.print(render(console, title, columns, rows))
+    # Rare and long: below the table, at the full width, rather than a mostly empty column.
+    for board in rack.boards:
+        if board.id in quarantined:
+            console.print(Text(f"{board.id} quarantined {quarantined[board.id]}", overflow="fold"))
 
 
-def _columns(table: object, rack: Rack, names: tuple[str, ...]) -> None:
-    """Columns that wrap instead of cutting (``usb-seria...``); the board ids never wrap."""
-    widest = max((len(b.id) for b in rack.boards), default=5)
-    for name in names:
-        if name == "board":
-            table.add_column(name, no_wrap=True, min_width=widest)  # type: ignore[attr-defined]
-        else:
-            table.add_column(name, overflow="fold")  # type: ignore[attr-defined]
+def _count(n: int, noun: str) -> str:
+    """``1 board``, ``2 boards``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _check(rack: Rack, manager: LeaseManager) -> int:
     """Lease each free board briefly and ask it who it is, all boards at once (a missing board
     costs its connect timeout once, not once per board before it); non-zero exit if one fails."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="rack check")
-    _columns(table, rack, ("board", "answers", "firmware", "detail", "capabilities"))
+    from hil.tables import Column, render
+
     workers = max(1, min(16, len(rack.boards)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rack-check") as pool:
         rows = list(pool.map(lambda board: _check_one(board, manager), rack.boards))
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    columns = (
+        Column("board", "id"),
+        Column("answers"),
+        Column("firmware", "text", shrink_to=10),
+        Column("detail", "text", shrink_to=16),
+        Column("capabilities", "text", shrink_to=18),  # machine.unique_id, on one line
+    )
+    console = Console()
+    console.print(render(console, "rack check", columns, rows))
     return 1 if any(row[1] == "NO" for row in rows) else 0
 
 
@@ -133,7 +151,7 @@ def _check_one(board: Board, manager: LeaseManager) -> tuple[str, str, str, str,
     try:
         lease = manager.try_acquire(Selector(id=board.id))
     except HilError as e:
-        return board.id, "?", "?", str(e), "?"
+        return board.id, "?", "?", _error_text(e, board.id), "?"
     if lease is None:
         return board.id, "?", "?", manager.state(board.id).describe(), "?"
     try:
@@ -149,6 +167,12 @@ def _check_one(board: Board, manager: LeaseManager) -> tuple[str, str, str, str,
         machine = identity.uname.get("machine", identity.machine)
         return board.id, "yes", version, machine, ", ".join(sorted(capabilities))
     except HilError as e:
-        return board.id, "NO", "?", str(e), "?"
+        return board.id, "NO", "?", _error_text(e, board.id), "?"
     finally:
         lease.release()
+
+
+def _error_text(error: HilError, board: str) -> str:
+    """The error without what its row already says (the board)."""
+    text = str(error)
+    return text.removeprefix(f"{board}: ") if error.where == board else text

@@ -225,25 +225,48 @@ def _status(state: Path, as_json: bool) -> int:
         print(f"no virtual boards running in {state}")
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"virtual boards in {state}")
-    for column in ("board", "kind", "state", "port", "firmware", "card", "boots", "pid"):
-        table.add_column(column)
-    for b in boards:
-        cards = ", ".join(
-            f"slot {slot}: {'in' if c['present'] else 'empty'}"
-            for slot, c in b.get("cards", {}).items()
-        )
-        table.add_row(
-            b["name"],
-            b.get("kind", "unix"),
-            b["state"],
-            b["port"] if b["plugged"] else "(unplugged)",
-            b.get("firmware", {}).get("version", "?"),
-            cards or "-",
-            str(b["boots"]),
-            str(b["pid"] or "-"),
-        )
-    Console().print(table)
+    from hil.tables import Column, fit, render
+
+    console = Console()
+    title = f"virtual boards in {state}"
+    columns = (
+        Column("board", "id"),
+        Column("kind"),
+        Column("state"),
+        Column("firmware", shrink_to=10),
+        Column("card", "text", shrink_to=10),
+        Column("boots", justify="right"),
+        Column("pid", justify="right"),
+    )
+    rows = [_status_row(b) for b in boards]
+    with_ports = [(*row, port) for row, port in rows]
+    port_column = Column("port", "id")
+    if fit(columns, [row for row, _ in rows], console.width) is None or fit(
+        (*columns, port_column), with_ports, console.width
+    ):  # a table with the port last, or (narrower still) a block per board
+        console.print(render(console, title, (*columns, port_column), with_ports))
+        return 0
+    # The port, which a person copies, does not fit as a column: each whole on a line of its own.
+    console.print(render(console, title, columns, [row for row, _ in rows]))
+    for row, port in rows:
+        console.print(f"{row[0]} port: {port}", soft_wrap=True, highlight=False, markup=False)
     return 0
+
+
+def _status_row(b: dict) -> tuple[tuple[str, ...], str]:
+    """A board's cells (the port apart: it never wraps, and goes last or on a line of its own)."""
+    cards = ", ".join(
+        f"slot {slot}: {'in' if c['present'] else 'empty'}"
+        for slot, c in b.get("cards", {}).items()
+    )
+    row = (
+        b["name"],
+        b.get("kind", "unix"),
+        b["state"],
+        b.get("firmware", {}).get("version", "?"),
+        cards or "-",
+        str(b["boots"]),
+        str(b["pid"] or "-"),
+    )
+    return row, b["port"] if b["plugged"] else "(unplugged)"
