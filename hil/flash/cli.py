@@ -90,7 +90,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=VERIFY_TIMEOUT,
         metavar="SECONDS",
-        help="how long a flashed board may take to report its version",
+        help="how long a flashed board may take to report its pinned version "
+        f"(default {VERIFY_TIMEOUT:g})",
     )
     flash.set_defaults(handler=run)
 

@@ -14,38 +14,62 @@ import socket
 import tempfile
 from pathlib import Path
 
+from hil.errors import ConfigError
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    lab = commands.add_parser("lab", help="a lab across hosts, through a labgrid coordinator")
+    text = "a lab across hosts, through a labgrid coordinator"
+    lab = commands.add_parser(
+        "lab",
+        help=text,
+        description=f"{text[0].upper()}{text[1:]}: serve a rack's boards as labgrid places "
+        "(exporter, places), look at them (status) and put them back into service (clear, "
+        "reclaim). Needs labgrid, the package's labgrid extra.",
+    )
     verbs = lab.add_subparsers(dest="verb", required=True, metavar="VERB")
     default = os.environ.get("LG_COORDINATOR")
+    now = f"now {default}" if default else "unset now"
 
     def verb(name: str, text: str) -> argparse.ArgumentParser:
-        parser = verbs.add_parser(name, help=text)
+        parser = verbs.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
         parser.add_argument(
             "--coordinator",
             default=default,
-            required=default is None,
             metavar="HOST:PORT",
-            help="the labgrid coordinator (default: $LG_COORDINATOR)",
+            help=f"the labgrid coordinator (default: $LG_COORDINATOR, {now}; one of the two "
+            "is needed)",
         )
         return parser
 
     exporter = verb("exporter", "run this host's labgrid exporter for boards of a rack file")
-    exporter.add_argument("rack_file", type=Path, metavar="RACK")
-    exporter.add_argument("--name", default=socket.gethostname(), help="exporter name")
+    exporter.add_argument(
+        "rack_file", type=Path, metavar="RACK", help="the rack file (TOML) naming the boards"
+    )
+    exporter.add_argument(
+        "--name",
+        default=socket.gethostname(),
+        help="the exporter's name, as `hil lab places --exporter` names it (default: this "
+        "host's name)",
+    )
     exporter.add_argument(
         "--hostname", default=None, help="address clients reach this host by (default: its name)"
     )
     exporter.add_argument("--board", action="append", help="serve only this board (repeatable)")
-    exporter.add_argument("--state-dir", type=Path, default=None, help="where its config goes")
+    exporter.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where its config goes (default: mpy-hil-lab-<uid> in the temp directory)",
+    )
     places = verb("places", "create or update the places of a rack file's boards")
-    places.add_argument("rack_file", type=Path, metavar="RACK")
+    places.add_argument(
+        "rack_file", type=Path, metavar="RACK", help="the rack file (TOML) naming the boards"
+    )
     places.add_argument("--exporter", required=True, help="the exporter name serving them")
     places.add_argument("--board", action="append", help="only this board (repeatable)")
     verb("status", "places, holders, heartbeats and quarantine")
     clear = verb("clear", "put a quarantined place back into service")
-    clear.add_argument("place")
+    clear.add_argument("place", help="the place's name, as `hil lab status` lists it")
     verb("reclaim", "release places and reservations whose holder is gone (once)")
     lab.set_defaults(handler=run)
 
@@ -54,8 +78,16 @@ def run(args: argparse.Namespace) -> int:
     from hil.labgrid import require
     from hil.labgrid.session import check_address
 
+    if not args.coordinator:
+        raise ConfigError(
+            "no labgrid coordinator: give --coordinator HOST:PORT or set $LG_COORDINATOR",
+            where=f"hil lab {args.verb}",
+        )
+    try:
+        address = check_address(args.coordinator)
+    except ConfigError as e:
+        raise ConfigError(e.what, where="--coordinator") from None
     require()
-    address = check_address(args.coordinator)
     if args.verb == "exporter":
         from hil.labgrid.exporter import serve
         from hil.rack.inventory import load_rack

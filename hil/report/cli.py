@@ -39,7 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report.add_argument(
         "--no-history", action="store_true", help="a report of this run alone, no trend"
     )
-    report.add_argument("--name", default="mpy-hil", help="the report's title")
+    report.add_argument("--name", default="mpy-hil", help="the report's title (default: mpy-hil)")
     report.add_argument(
         "--tooling",
         type=Path,

@@ -16,7 +16,13 @@ from hil.sim.hosts import HOST_KINDS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    sim = commands.add_parser("sim", help="virtual boards (a real MicroPython behind a pty)")
+    sim = commands.add_parser(
+        "sim",
+        help="virtual boards (a real MicroPython behind a pty)",
+        description="Virtual boards: a real MicroPython (the unix port, or a micro:bit in "
+        "QEMU) behind a pseudo-terminal, with flash and SD card images. Start them, look at "
+        "them, and press their buttons, pull their cables or inject faults from a shell.",
+    )
     verbs = sim.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, board: bool = True) -> argparse.ArgumentParser:
