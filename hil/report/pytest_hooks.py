@@ -50,13 +50,16 @@ def report_board(entry: Any, link: Any, harness: Any, facts: Any = None) -> Any:
 
     firmware = harness.firmware_version()  # once per board and session: for the summary too
     if report.is_active():
-        # each test runs once per board: the board is part of its identity, port/firmware not
+        # each test runs once per board (or group, whose parameter it then is): part of its
+        # identity; port and firmware are not
+        spread_by_group = harness.settings.spread == "group"
         report.label_board(
             entry.id,
             entry.platform,
             entry.port,
             firmware,
             board_in_history=True,
+            group=entry.group_id if spread_by_group else None,
             capabilities=", ".join(sorted(harness.capabilities(entry))),
         )
         report.label_group(entry.group_id, harness.moved_from)

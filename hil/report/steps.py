@@ -210,6 +210,7 @@ def label_board(
     *,
     role: str | None = None,
     board_in_history: bool = False,
+    group: str | None = None,
     capabilities: str | None = None,
 ) -> None:
     """Name the board a test ran on: labels and parameters ``board``, ``platform``, ``port``,
@@ -219,17 +220,23 @@ def label_board(
     across boards and firmware versions instead of starting anew on every board. When one run
     runs a test on several boards (the pytest plugin parametrizes by board), the board must stay
     in the history id (``board_in_history``), or Allure folds the boards' results into retries
-    of one test (the parametrization's own ``board`` parameter then names it, so none is added
-    here); port, platform and firmware stay out of it. ``role`` tells the boards of a
-    multi-board test apart (``board (peer)``). A ``None`` firmware (not known) is left out.
-    ``capabilities`` (what the board declares and its probe found) is a parameter only.
+    of one test; port, platform and firmware stay out of it. When the parametrization names a
+    group of equivalent boards instead (``group``: the pytest plugin's ``--hil-spread group``),
+    the parameter ``group`` carries the history id (the same on whichever board of the group
+    the test ran) and ``board`` is the board it ran on, out of the history id: each parameter
+    is what its name says, where allure-pytest would show the parametrization's group as
+    ``board``. ``role`` tells the boards of a multi-board test apart (``board (peer)``). A
+    ``None`` firmware (not known) is left out. ``capabilities`` (what the board declares and
+    its probe found) is a parameter only.
     """
     if not is_active():
         return
     suffix = f" ({role})" if role else ""
+    if group:
+        _safely("board group", _parameter, f"group{suffix}", group, False)
     fields = {"board": board_id, "platform": platform, "port": port, "firmware": firmware}
-    skip = {f"board{suffix}"} if board_in_history else set()
-    _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v}, skip)
+    in_history = {f"board{suffix}"} if board_in_history and not group else set()
+    _safely("board labels", _label, {f"{k}{suffix}": v for k, v in fields.items() if v}, in_history)
     if capabilities:
         _safely("board capabilities", _parameter, f"capabilities{suffix}", capabilities)
 
@@ -294,21 +301,51 @@ def _attach_text(text: str, name: str) -> None:
     )
 
 
-def _label(fields: dict[str, str], no_parameter: set[str]) -> None:
+def _label(fields: dict[str, str], in_history: set[str]) -> None:
     hook = allure_commons.plugin_manager.hook
     for name, value in fields.items():
         hook.add_label(label_type=name, labels=(value,))
-        if name not in no_parameter:
-            hook.add_parameter(name=name, value=value, excluded=True, mode=None)
+        _parameter(name, value, name not in in_history)
     platform = next((v for k, v in fields.items() if k.startswith("platform")), None)
     if platform:
         hook.add_label(label_type="tag", labels=(platform,))
 
 
-def _parameter(name: str, value: str) -> None:
-    allure_commons.plugin_manager.hook.add_parameter(
-        name=name, value=value, excluded=True, mode=None
-    )
+def _parameter(name: str, value: str, excluded: bool = True) -> None:
+    """Set a parameter of the current test to ``value`` as it is.
+
+    allure-commons' ``add_parameter`` hook (``allure.dynamic.parameter``) stores
+    ``represent(value)``, the ``repr`` of a string: the report would show ``'unix'`` and
+    ``'0.132 s'``, and allure-pytest documents no way around it. So the parameter goes into
+    the test's result model directly, the way allure-pytest's own listener does it (a
+    ``Parameter`` of ``allure_commons.model2`` in the current ``TestResult`` of its reporter,
+    as ``_stop_action`` does for steps); where no such model is found, through the hook
+    (then quoted). An existing parameter of that name is replaced: one name, one value. The
+    history id takes a parameter that is not ``excluded`` by its pytest parametrization's
+    value where the test has one of that name, else by this value.
+    """
+    test = _test_model()
+    if test is None or not isinstance(getattr(test, "parameters", None), list):
+        allure_commons.plugin_manager.hook.add_parameter(
+            name=name, value=value, excluded=excluded, mode=None
+        )
+        return
+    from allure_commons.model2 import Parameter
+
+    test.parameters[:] = [p for p in test.parameters if p.name != name]
+    test.parameters.append(Parameter(name=name, value=value, excluded=excluded or None))
+
+
+def _test_model() -> Any:
+    """The current test's result object inside allure-pytest's reporter, or None."""
+    for plugin in allure_commons.plugin_manager.get_plugins():
+        reporter = getattr(plugin, "allure_logger", None)
+        getter = getattr(reporter, "get_test", None)
+        if callable(getter):
+            test = getter(None)
+            if test is not None:
+                return test
+    return None
 
 
 def _step_model(step_id: str) -> Any:

@@ -151,7 +151,13 @@ def test_board_labels_and_parameters_name_the_board(recorded: dict[str, dict[str
     parameters = {p["name"]: p for p in test["parameters"]}
     assert set(parameters) == {"board", "platform", "port", "firmware"}
     assert all(p["excluded"] is True for p in parameters.values())
-    assert "vb0" in parameters["board"]["value"]
+    # values as they are, not as allure-commons' represent() quotes a string ('vb0')
+    assert {n: p["value"] for n, p in parameters.items()} == {
+        "board": "vb0",
+        "platform": "unix",
+        "port": "/dev/pts/7",
+        "firmware": "v1.24.1",
+    }
 
 
 def test_history_follows_a_test_across_boards(project: Path, tmp_path: Path) -> None:
@@ -200,3 +206,81 @@ def test_a_failure_to_record_never_fails_the_test(
     monkeypatch.setattr(steps, "_record_exchange", broken_recorder)
     steps.exchange_step("exec", b"print(1)", b"1\r\n", 0.01, "vb0")
     assert "could not record the step in Allure" in caplog.text
+
+
+SPREAD_CONFTEST = """
+import os
+import pytest
+from hil.report import label_board
+from hil.report.steps import add_parameter
+
+@pytest.fixture
+def board(request):
+    # as the hil plugin does: the parametrization names a group (--hil-spread group) or a board
+    spread = os.environ["SPREAD"]
+    label_board(os.environ["BOARD"], "unix", "/dev/pts/7", "v1", board_in_history=True,
+                group=request.param if spread == "group" else None, capabilities="sd, vfs")
+    add_parameter("board time", "0.132 s")
+    return request.param
+"""
+
+SPREAD_TESTS = """
+import os
+import pytest
+
+@pytest.mark.parametrize("board", [os.environ["TARGET"]], indirect=True)
+def test_on_a_board(board):
+    pass
+"""
+
+
+def spread_run(directory: Path, spread: str, target: str, board: str) -> dict[str, Any]:
+    out = directory / f"results-{spread}-{board}"
+    env = {"SPREAD": spread, "TARGET": target, "BOARD": board}
+    done = run_pytest(directory, "--alluredir", str(out), env=env)
+    assert "1 passed" in done.stdout, done.stdout + done.stderr
+    (test,) = results_by_name(out).values()
+    return test
+
+
+@pytest.fixture(scope="module")
+def spread_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("allure-spread")
+    (directory / "conftest.py").write_text(SPREAD_CONFTEST)
+    (directory / "test_spread.py").write_text(SPREAD_TESTS)
+    return directory
+
+
+def test_a_group_parameter_is_named_group_and_keeps_history_per_group(
+    spread_project: Path,
+) -> None:
+    from allure_commons.utils import md5
+
+    runs = [spread_run(spread_project, "group", "unix+sd", board) for board in ("vb0", "vb1")]
+    for test, board in zip(runs, ("vb0", "vb1"), strict=True):
+        parameters = {p["name"]: (p["value"], p.get("excluded")) for p in test["parameters"]}
+        assert parameters == {
+            "group": ("unix+sd", None),  # in the history id
+            "board": (board, True),  # the board it ran on, as its label says
+            "platform": ("unix", True),
+            "port": ("/dev/pts/7", True),
+            "firmware": ("v1", True),
+            "capabilities": ("sd, vfs", True),
+            "board time": ("0.132 s", True),
+        }
+        assert {"name": "board", "value": board} in test["labels"]
+    # one history per group, whichever board ran it: the id the group's value always gave
+    assert runs[0]["historyId"] == runs[1]["historyId"]
+    assert runs[0]["historyId"] == md5(runs[0]["fullName"], "unix+sd")
+
+
+def test_a_board_parameter_names_the_board_and_keeps_history_per_board(
+    spread_project: Path,
+) -> None:
+    from allure_commons.utils import md5
+
+    test = spread_run(spread_project, "board", "vb1", "vb1")
+    parameters = {p["name"]: (p["value"], p.get("excluded")) for p in test["parameters"]}
+    assert parameters["board"] == ("vb1", None) and "group" not in parameters
+    assert parameters["board time"] == ("0.132 s", True)
+    assert test["historyId"] == md5(test["fullName"], "vb1")
