@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hil.boardput import TMP_SUFFIX
 from hil.transcript import GROUP, STEP
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,8 +56,16 @@ def _put(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 def _paths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     paths = list(_arg(args, kwargs, 0, "paths", []))
     if len(paths) == 1:
-        return f"checksum {paths[0]}"
+        return f"checksum {_destination(paths[0])}"
     return f"checksum {len(paths)} files"
+
+
+def _destination(path: Any) -> Any:
+    """The file a ``put``'s temp file becomes (``/config.py``, not ``/config.py.hil-tmp``: the
+    checksum inside a ``put`` step checks the data of the file it is putting)."""
+    if isinstance(path, str) and path.endswith(TMP_SUFFIX) and len(path) > len(TMP_SUFFIX):
+        return path[: -len(TMP_SUFFIX)]
+    return path
 
 
 def _deploy_start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

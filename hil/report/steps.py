@@ -74,7 +74,8 @@ def summarize(sent: bytes, *, width: int = TITLE_CHARS) -> str:
     if len(first) > width:
         first = first[: width - 1] + "…"
     if len(lines) > 1:
-        first += f" (+{len(lines) - 1} lines)"
+        more = len(lines) - 1
+        first += f" (+{more} line{'s' if more > 1 else ''})"
     return first
 
 

@@ -159,7 +159,7 @@ def test_infrastructure_product_and_assertion_failures_land_apart(report: Path) 
 def test_steps_show_the_repl_and_tests_their_repl_session_and_wire(report: Path) -> None:
     test = rendered_tests(report)["test_passes"]
     steps = [s for s in test["steps"] if s["type"] == "step"]
-    assert [s["name"] for s in steps] == ["exec: import sys (+1 lines)"]
+    assert [s["name"] for s in steps] == ["exec: import sys (+1 line)"]
     assert steps[0]["duration"] == 20
     assert [a["link"]["name"] for a in steps[0]["steps"]] == ["REPL"]
     link = steps[0]["steps"][0]["link"]

@@ -28,6 +28,19 @@ def test_titles_name_what_was_done(tmp_path: Path) -> None:
     assert done is not None and done(title, report) == "deploy firmware/ (5 files, 1 sent)"
     checksums, _, _ = TITLES["checksums"]
     assert checksums((["/a.py", "/b.py"],), {}) == "checksum 2 files"
+    # inside a put, its temp file is checked for the file it becomes
+    assert checksums((["/config.py.hil-tmp"],), {}) == "checksum /config.py"
+    assert checksums((["/notes.txt"],), {}) == "checksum /notes.txt"
+
+
+def test_a_step_title_counts_the_further_lines_in_words() -> None:
+    from hil.report.steps import summarize
+
+    assert summarize(b"import sdcard_helper") == "import sdcard_helper"
+    assert summarize(b"import sdcard_helper\nsdcard_helper.mount()") == (
+        "import sdcard_helper (+1 line)"
+    )
+    assert summarize(b"a = 1\n\nb = 2\nc = 3\n") == "a = 1 (+2 lines)"
 
 
 def test_sizes_read_as_a_person_writes_them() -> None:

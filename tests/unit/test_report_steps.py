@@ -103,7 +103,7 @@ def test_each_exchange_is_a_step_titled_by_what_it_did_with_its_repl_view(
 ) -> None:
     steps = recorded["test_exchanges"]["steps"]
     # the protocol's framing (\\x05A\\x01) is not in the title; an eval shows its expression
-    assert [s["name"] for s in steps] == ["exec: import sys (+1 lines)", "eval: 1+1"]
+    assert [s["name"] for s in steps] == ["exec: import sys (+1 line)", "eval: 1+1"]
     exec_step = steps[0]
     assert exec_step["status"] == "passed"
     assert {p["name"]: p["value"] for p in exec_step["parameters"]} == {"duration": "250.0 ms"}
