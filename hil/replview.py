@@ -439,12 +439,12 @@ def exchange_view(kind: str, sent: bytes, received: bytes) -> str:
     )
 
 
-def tail(text: str, lines: int = 40) -> str:
-    """The last ``lines`` lines of a view, saying how many came before."""
+def tail(text: str, lines: int = 40, *, rest: str = "") -> str:
+    """The last ``lines`` lines of a view, saying how many came before and, in ``rest``,
+    where the whole session is (``see the report's REPL session``)."""
     all_lines = text.split("\n")
     if len(all_lines) <= lines:
         return text
     cut = len(all_lines) - lines
-    return f"# ({cut} earlier lines: see the report's REPL session)\n" + "\n".join(
-        all_lines[-lines:]
-    )
+    head = f"{cut} earlier line{'s' if cut > 1 else ''}" + (f": {rest}" if rest else "")
+    return f"# ({head})\n" + "\n".join(all_lines[-lines:])

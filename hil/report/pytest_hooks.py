@@ -188,7 +188,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         return  # skipped before it touched a board: no session of its own
     view = repl_view(entries)
     if report.failed:
-        report.sections.append((f"REPL session of board {board_id}", tail(view, TERMINAL_LINES)))
+        rest = _whole_session(harness.settings.log_dir, item.nodeid)
+        shown = tail(view, TERMINAL_LINES, rest=rest)
+        report.sections.append((f"REPL session of board {board_id}", shown))
     if teardown:
         wire = harness.transcript.render(item.stash.get(TRANSCRIPT_MARK, 0))
         _write_log(harness.settings.log_dir, item.nodeid, view, wire)
@@ -272,9 +274,24 @@ def _write_log(log_dir: Path | None, nodeid: str, view: str, wire: str) -> None:
     if log_dir is None:
         return
     log_dir.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:180]
-    (log_dir / f"{name}.txt").write_text(view + "\n")
-    (log_dir / f"{name}.wire.txt").write_text(wire + "\n")
+    (log_dir / f"{_log_name(nodeid)}.txt").write_text(view + "\n")
+    (log_dir / f"{_log_name(nodeid)}.wire.txt").write_text(wire + "\n")
+
+
+def _log_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:180]
+
+
+def _whole_session(log_dir: Path | None, nodeid: str) -> str:
+    """Where the whole REPL session of a test is kept, for the terminal's shortened one: the
+    report when Allure records, the ``--hil-log-dir`` file when one is written, else how to
+    keep it."""
+    places = ["the report's REPL session"] if _allure_active() else []
+    if log_dir is not None:
+        places.append(str(log_dir / f"{_log_name(nodeid)}.txt"))
+    if not places:
+        return "run with --alluredir or --hil-log-dir to keep the whole session"
+    return "see " + " and ".join(places)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

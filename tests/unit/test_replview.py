@@ -177,8 +177,10 @@ def test_one_exchange_from_its_bytes() -> None:
 
 def test_tail_says_how_much_came_before() -> None:
     text = "\n".join(str(i) for i in range(100))
-    assert tail(text, 3) == "# (97 earlier lines: see the report's REPL session)\n97\n98\n99"
+    rest = "see the report's REPL session"
+    assert tail(text, 3, rest=rest) == f"# (97 earlier lines: {rest})\n97\n98\n99"
     assert tail("a\nb", 3) == "a\nb"
+    assert tail("a\nb\nc", 2) == "# (1 earlier line)\nb\nc"
 
 
 def test_code_sent_with_its_checksum_shows_as_the_users_code() -> None:
