@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from hil.report.render import find_tooling, render, serve
+from hil.errors import ConfigError
+from hil.report.render import CONFIG_NAME, TOOLING_ENV, find_tooling, has_results, render, serve
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -59,6 +61,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_inputs(args)
     tooling = args.tooling or find_tooling()
     history = None
     if not args.no_history:
@@ -76,3 +79,22 @@ def run(args: argparse.Namespace) -> int:
         # The report loads its data with fetch(), which browsers refuse to file:// pages.
         return serve(args.output, tooling=tooling)
     return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """What the user named must be there before anything is installed or rendered: a wrong
+    folder is the user's mistake (usage), not a failing tool."""
+    if not has_results(args.results):
+        what = "no such folder" if not args.results.exists() else "no *-result.json in it"
+        raise ConfigError(
+            f"no Allure results ({what}): run pytest with --alluredir {args.results} first, "
+            "or give --results DIR",
+            where=str(args.results),
+        )
+    named = [(args.tooling, f"--tooling {args.tooling}")] if args.tooling else []
+    if not named and os.environ.get(TOOLING_ENV):
+        env = os.environ[TOOLING_ENV]
+        named = [(Path(env), f"${TOOLING_ENV}={env}")]
+    for folder, source in named:
+        if not ((folder / "package.json").is_file() and (folder / CONFIG_NAME).is_file()):
+            raise ConfigError(f"{source} has no package.json and {CONFIG_NAME}")

@@ -157,6 +157,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     state = Path(os.path.abspath(args.state_dir or hil.sim.default_state_dir()))
     if args.verb == "start":
+        running = hil.sim.running_pid(state)
+        if running is not None:  # asked twice: the user's slip, the boards are fine
+            raise ConfigError(
+                f"virtual boards already running there (pid {running}); stop them first "
+                "(`hil sim stop`) or give another --state-dir",
+                where=str(state),
+            )
         started = hil.sim.start(
             state,
             args.count,
@@ -209,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         control.set_baud(args.rate or None)
     elif args.verb == "flash":
         _readable(args.image, "firmware image")
+        _firmware_for(control, args.image)
         status = control.flash(args.image, erase=args.erase)
         print(status["firmware"].get("version", "?"))
     elif args.verb == "erase":
@@ -220,6 +228,22 @@ def _readable(path: Path, what: str) -> None:
     """A file the user named must be there before the board is asked to take it."""
     if not path.is_file() or not os.access(path, os.R_OK):
         raise ConfigError(f"no readable {what} there", where=str(path))
+
+
+def _firmware_for(control: SimControl, image: Path) -> None:
+    """A unix-kind board takes only a virtual-board firmware image: another file is the user's
+    mistake, said before the board is asked (a micro:bit's server refuses one as usage)."""
+    from hil.errors import SimError
+    from hil.sim.images import read_firmware_info
+
+    if control.status().get("kind", DEFAULT_KIND) != "unix":
+        return
+    with open(image, "rb") as f:
+        head = f.read(4096)
+    try:
+        read_firmware_info(head if b"\n" in head else head + b"\n")
+    except SimError as e:
+        raise ConfigError(e.what, where=str(image)) from None
 
 
 def _status(state: Path, as_json: bool) -> int:

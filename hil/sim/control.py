@@ -5,12 +5,36 @@ and fault injector, usable from any process (an xdist worker, the CLI, a rack po
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from hil.deadline import Deadline, wait_for
-from hil.errors import SimError
+from hil.errors import ConfigError, SimError
 from hil.sim.sockets import connect_unix
+
+#: Exceptions of the board server that mean "this request cannot be done" (no such slot, a bad
+#: value, a part the kind lacks): the asker's mistake, not a failing board. ``Unsupported`` is
+#: ``hil.sim.hosts``'s ValueError for a part a board kind does not have.
+REQUEST_FAULTS = ("ValueError", "Unsupported", "ConfigError")
+
+_FAULT_LABEL = re.compile(r"\s*\[(product|infrastructure|usage) fault\]$")
+
+
+class SimRefused(ConfigError, SimError):
+    """The board server refused a request because of the request itself (``hil sim card vb0
+    eject`` on a board without an SD slot): a usage fault. It is a ``SimError`` too, so code
+    that handles a virtual board's refusals (and tests that expect them) keeps doing so."""
+
+
+def refusal(op: str, error: str, where: str) -> SimError:
+    """The client's error for the server's refusal ``error`` ("ValueError: board vb0 has no SD
+    slot") of ``op``: usage when the request caused it, else the board server's failure."""
+    kind, sep, message = error.partition(": ")
+    message = _FAULT_LABEL.sub("", message)  # the server's own error said its fault already
+    if sep and kind in REQUEST_FAULTS:
+        return SimRefused(f"{op} refused: {message}", where=where)
+    return SimError(f"{op} refused: {_FAULT_LABEL.sub('', error)}", where=where)
 
 
 class SimControl:
@@ -56,7 +80,7 @@ class SimControl:
                 f"unreadable answer to {op!r}: {bytes(reply)[:80]!r}", where=self.name
             ) from e
         if not answer.pop("ok", False):
-            raise SimError(f"{op} refused: {answer.get('error')}", where=self.name)
+            raise refusal(op, str(answer.get("error")), self.name)
         return answer
 
     # --- verbs ------------------------------------------------------------------------------
