@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hil.errors import HilError
+from hil.processes import pid_alive
 from hil.rack.inventory import Board, Rack, load_rack
 from hil.rack.leases import LeaseManager
 from hil.rack.ports import port_present, resolve_port
-from hil.rack.quarantine import Quarantine
+from hil.rack.quarantine import Quarantine, QuarantineRecord
+from hil.run_dirs import process_start
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -59,15 +63,48 @@ def _lock_dir(rack: Rack) -> Path | None:
     return Path(rack.lock_dir) if rack.lock_dir else None
 
 
-def _quarantined(manager: LeaseManager) -> dict[str, str]:
-    """The latest quarantine record of each board, over all recorded runs."""
+def _quarantined(manager: LeaseManager, holding: set[str]) -> dict[str, str]:
+    """The latest quarantine record of each board, over the runs still going.
+
+    A quarantine lasts for its run only, and the run's own report names it: a record that a
+    finished run left behind says nothing about the board now, so it is not shown. A run is
+    going while a process that recorded one of its quarantines lives (that very process: a pid
+    that started after the record is another one), or while it holds a lease (``holding``:
+    a worker that quarantined a board may be gone while the rest of its run goes on). What
+    cannot be told (another host's process, an unreadable record) is shown."""
     found: dict[str, tuple[float, str]] = {}
     runs = manager.lock_dir / "runs"
     for run in runs.iterdir() if runs.is_dir() else ():
-        for board, record in Quarantine(run / "quarantine").records().items():
+        records = Quarantine(run / "quarantine").records()
+        if not records or (run.name not in holding and all(map(_ended, records.values()))):
+            continue
+        for board, record in records.items():
             if board not in found or record.since > found[board][0]:
                 found[board] = (record.since, f"by run {run.name}: {record.reason}")
     return {board: text for board, (_, text) in found.items()}
+
+
+def _ended(record: QuarantineRecord) -> bool:
+    """Whether the process that wrote ``record`` is gone (False when that cannot be told)."""
+    if record.pid is None or record.host != socket.gethostname():
+        return False
+    alive = pid_alive(record.pid)
+    if alive is None:
+        return False
+    return not alive or _started_after(record.pid, record.since)
+
+
+def _started_after(pid: int, when: float) -> bool:
+    """Whether process ``pid`` started after ``when`` (a reused pid, not the recorder)."""
+    ticks = process_start(pid)
+    try:
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return False
+    if ticks is None:
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") > when + 1.0
 
 
 def _present(board: Board) -> str:
@@ -84,10 +121,12 @@ def _status(rack: Rack, manager: LeaseManager) -> None:
 
     from hil.tables import Column, render
 
-    quarantined = _quarantined(manager)
+    states = {board.id: manager.state(board.id) for board in rack.boards}
+    holding = {s.holder.run for s in states.values() if s.holder is not None and s.holder.run}
+    quarantined = _quarantined(manager, holding)
     rows = []
     for board in rack.boards:
-        state = manager.state(board.id)
+        state = states[board.id]
         lease = "free" if state.free else state.describe().removeprefix(f"{board.id} ")
         rows.append(
             (
