@@ -32,10 +32,10 @@ from rich.table import Table
 from rich.text import Text
 
 Kind = Literal["id", "token", "text"]
+Cell = str | Text
 
 #: Where a word too long for its column (a path, a firmware id, a URL) is best broken: after these.
 _BREAK_AFTER = "-/_:.,@=+"
-Cell = str | Text
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,9 @@ def natural_width(column: Column, cells: Sequence[Text]) -> int:
     return max([_natural(cell) for cell in cells] + [Text(column.header).cell_len])
 
 
-#: Characters a boxed table adds around its columns: a border and two padding spaces per column,
-#: and the closing border.
 def chrome(columns: int) -> int:
+    """Characters a boxed table adds around its columns: a border and two padding spaces per
+    column, and the closing border."""
     return 3 * columns + 1
 
 
