@@ -192,7 +192,13 @@ def _check_one(board: Board, manager: LeaseManager) -> tuple[str, str, str, str,
     except HilError as e:
         return board.id, "?", "?", _error_text(e, board.id), "?"
     if lease is None:
-        return board.id, "?", "?", manager.state(board.id).describe(), "?"
+        return (
+            board.id,
+            "?",
+            "?",
+            manager.state(board.id).describe().removeprefix(f"{board.id} "),
+            "?",
+        )
     try:
         with BoardLink.open(
             lambda b=board: resolve_port(b.port_spec, where=b.id),

@@ -179,3 +179,19 @@ def test_flash_with_a_long_board_id_at_80_columns(
     assert sorted(row[0] for row in rows) == sorted(["vb0", LONG_ID]), out
     assert all(row[2] == "ok" for row in rows), out
     assert out.rstrip().endswith("2 flashed, 0 left alone (on the pin), 0 failed"), out
+
+
+def test_rack_check_of_a_held_board_names_its_holder_once(
+    start_virtual_boards: Callable[..., list[SimBoard]], tmp_path: Path
+) -> None:
+    boards = start_virtual_boards(1)
+    rack = rack_file(tmp_path, boards, ["vb0"])
+    manager = LeaseManager(load_rack(rack).boards, tmp_path / "locks", label="a test run")
+    lease = manager.acquire(Selector(id="vb0"), timeout=5)
+    try:
+        out = hil("rack", "check", rack)
+    finally:
+        lease.release()
+    assert_fits(out)
+    words = " ".join(" ".join(cells(line)) for line in out.splitlines() if line.startswith("│"))
+    assert f"vb0 ? ? held by pid {os.getpid()}" in words, out  # not "vb0 ... vb0 held by"
