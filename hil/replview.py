@@ -48,6 +48,9 @@ _HIDDEN = (
     "put ",
     "sent unchecked",  # said once in full (``hil.replrun.UNCHECKED``), then on the wire only
 )
+#: Notes that hold for a whole session once said: a view shows the first of them only (the
+#: REPL driver says it again after each reset, for whoever reads from there).
+_ONCE = ("the board cannot afford checked code here",)
 _EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
 #: An ``eval`` whose answer comes back checked (``hil.checked``: ``_o`` prints it and a trailer).
 _EVAL_CHECKED = re.compile(
@@ -334,6 +337,7 @@ class _View:
         self.lines: list[str] = []
         self.stack: list[_Open] = []
         self.segment: Segment | None = None
+        self.said: set[str] = set()  # notes of ``_ONCE`` already shown
 
     def emit(self, shown: Shown) -> None:
         target = self.stack[-1].lines if self._folding() else self.lines
@@ -360,6 +364,12 @@ class _View:
                 return
         if text.startswith(_HIDDEN):
             return
+        once = next((p for p in _ONCE if text.startswith(p)), None)
+        if once is not None:
+            if once in self.said:
+                return
+            if not self._folding():
+                self.said.add(once)
         if text.startswith("recovery: "):  # a board brought back: never folded away
             for act in self.stack:
                 act.remarkable = True

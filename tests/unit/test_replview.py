@@ -343,3 +343,14 @@ def test_a_note_before_the_code_was_sent_reads_before_it_and_repeats_stay_on_the
         "1",
     ]
     assert "## sent unchecked" in tap.render()
+
+
+def test_a_note_that_holds_for_the_session_is_shown_once() -> None:
+    tap = Transcript()
+    note = "the board cannot afford checked code here: sent unchecked"
+    for code in (b"x = 1", b"y = 2"):
+        tap.note(f"exec {code.decode()}")
+        tap.note(note)  # the driver says it again after a reset
+        tap.record(Direction.TX, code + b"\x04")
+        tap.record(Direction.RX, b"OK\x04\x04>")
+    assert repl_view(tap.entries()).split("\n") == [f"# {note}", ">>> x = 1", ">>> y = 2"]
