@@ -119,7 +119,7 @@ def start(
     state = private_dir(state_dir if state_dir else default_state_dir())
     running = running_pid(state)
     if running:
-        raise SimError(
+        raise ConfigError(
             f"virtual boards already running there (pid {running}); stop them first",
             where=str(state),
         )

@@ -51,8 +51,12 @@ class FirmwareSlot(SteppedFlash):
 
     def begin(self, image: bytes, erase: bool = False) -> None:
         """Start writing ``image``; refuses anything that is not a virtual-board image, and a
-        second flash while one runs, before writing a byte."""
-        images.read_firmware_info(image)
+        second flash while one runs, before writing a byte. What is not an image is the
+        caller's mistake (a ``ValueError``: the client reports a usage fault), not the board's."""
+        try:
+            images.read_firmware_info(image)
+        except SimError as e:
+            raise ValueError(e.what) from None
         self.start(image, erase)
 
     def erase_flash(self) -> None:

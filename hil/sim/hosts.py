@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from hil.errors import SimError
+from hil.errors import ConfigError, SimError
 from hil.sim.config import BoardConfig
 
 #: ``schedule(delay, action)``: run ``action`` in the server's loop ``delay`` seconds from now.
@@ -126,8 +126,8 @@ def register_kind(kind: str, host: HostFactory | str) -> None:
 def host_class(kind: str) -> HostFactory:
     """The host class of ``kind``; a clear SimError for an unknown kind or a missing module."""
     entry = HOST_KINDS.get(kind)
-    if entry is None:
-        raise SimError(
+    if entry is None:  # the caller's word: a usage fault
+        raise ConfigError(
             f"unknown board kind {kind!r} (known: {', '.join(sorted(HOST_KINDS))})",
             where="hil.sim",
         )

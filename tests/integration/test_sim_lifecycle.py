@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hil.sim
-from hil.errors import SimError
+from hil.errors import ConfigError
 
 
 def alive(pid: int) -> bool:
@@ -106,7 +106,7 @@ def test_cli_start_status_stop(tmp_path: Path) -> None:
 
 def test_an_unknown_board_kind_is_refused_before_anything_starts(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    with pytest.raises(SimError, match=r"unknown board kind 'abacus' \(known: .*unix"):
+    with pytest.raises(ConfigError, match=r"unknown board kind 'abacus' \(known: .*unix"):
         hil.sim.start(state, 1, kind="abacus")
     assert not state.exists()
 

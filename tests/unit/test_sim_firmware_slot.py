@@ -44,7 +44,7 @@ def test_flashing_writes_a_step_per_interval_at_the_modelled_rate(
 
 def test_a_foreign_image_is_refused_before_a_byte_is_written(slot: FirmwareSlot) -> None:
     before = slot.firmware_path.read_bytes()
-    with pytest.raises(SimError):
+    with pytest.raises(ValueError, match="not a virtual-board firmware image"):  # the caller's
         slot.begin(b"\x7fELF not a virtual board image")
     assert slot.progress is None and slot.firmware_path.read_bytes() == before
 

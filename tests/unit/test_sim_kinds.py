@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hil.errors import SimError
+from hil.errors import ConfigError, SimError
 from hil.sim import hosts, verbs
 from hil.sim.config import BoardConfig
 from hil.sim.host import BoardHost
@@ -162,7 +162,7 @@ def test_a_registered_kind_is_found(registry: dict[str, Any]) -> None:
 
 
 def test_unknown_and_missing_kinds_are_clear_errors(registry: dict[str, Any]) -> None:
-    with pytest.raises(SimError, match=r"unknown board kind 'nope' \(known: .*unix"):
+    with pytest.raises(ConfigError, match=r"unknown board kind 'nope' \(known: .*unix"):
         hosts.host_class("nope")
     hosts.register_kind("ghost", "hil.sim.no_such_kind.host:GhostHost")
     with pytest.raises(SimError, match=r"needs the module hil\.sim\.no_such_kind\.host"):
