@@ -186,7 +186,7 @@ class Harness:
         try:
             self._firmware_check(entry, lambda: self._open(entry))
         except FlashError as e:
-            self._take_out(entry, f"firmware: {e}")
+            self._take_out(entry, f"firmware: {e.what}")
 
     def _connect(self, entry: Board) -> BoardLink:
         self.transcript.note(f"lease: {entry.id} ({entry.port})")

@@ -62,7 +62,7 @@ def test_newline_and_tab_are_kept_where_text_keeps_its_lines(tmp_path: Path) -> 
     for where in ("escape_text", "error message", "REPL view", "report attachment"):
         assert shown[where] == "def f():\n\treturn 1", where
     assert shown["environment.properties"] == "def f():\n\treturn 1"  # the format's own \n, \t
-    assert shown["step title"] == "def f(): (+1 lines)"
+    assert shown["step title"] == "def f(): (+1 line)"
 
 
 def test_printable_text_of_any_script_is_left_alone(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ def test_readable_cuts_the_middle_of_long_output_and_says_so() -> None:
 
 
 def test_summary_is_the_first_line_and_counts_the_rest() -> None:
-    assert summarize(b"\n  import sys\r\nprint(sys.platform)\n\n") == "import sys (+1 lines)"
+    assert summarize(b"\n  import sys\r\nprint(sys.platform)\n\n") == "import sys (+1 line)"
     assert summarize(b"\x03x = 1\x04") == "x = 1"  # control bytes stay out of titles
 
 
