@@ -343,7 +343,7 @@ def test_missing_qemu_fails_start_with_what_to_install(tmp_path: Path, monkeypat
     with pytest.raises(SimError, match="apt-get install qemu-system-arm") as preflight:
         QemuHost.preflight()
     assert "\n" not in str(preflight.value)
-    with pytest.raises(SimError, match="apt-get install qemu-system-arm"):
+    with pytest.raises(ConfigError, match="apt-get install qemu-system-arm"):  # setup: usage
         hil.sim.start(tmp_path / "s", 1, kind="microbit", owner_pid=os.getpid(), timeout=30)
     assert hil.sim.running_pid(tmp_path / "s") is None
 
@@ -355,7 +355,7 @@ def test_missing_firmware_fails_start_with_what_to_install(tmp_path: Path, monke
     with pytest.raises(SimError, match=r"install mpy-hil\[sim\]") as preflight:
         QemuHost.preflight()
     assert "\n" not in str(preflight.value)
-    with pytest.raises(SimError, match=r"install mpy-hil\[sim\]"):
+    with pytest.raises(ConfigError, match=r"install mpy-hil\[sim\]"):  # setup: usage
         hil.sim.start(tmp_path / "s", 1, kind="microbit", owner_pid=os.getpid(), timeout=30)
 
 
