@@ -302,7 +302,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     hil_session = config.stash.get(SESSION, None)
     capabilities = hil_session.capabilities if hil_session is not None else {}
     firmware = hil_session.firmware if hil_session is not None else {}
-    width = getattr(getattr(terminalreporter, "_tw", None), "fullwidth", 80)
+    width = config.get_terminal_writer().fullwidth  # what pytest's own lines are fitted to
     lines = board_summary(terminalreporter.stats, capabilities, firmware, width=width)
     if lines:
         terminalreporter.section("mpy-hil")
