@@ -1,10 +1,11 @@
 """Leases: one board, one holder, across threads, xdist workers, pytest runs and CI jobs.
 
 A lease is an OS file lock (``flock`` on POSIX, ``LockFileEx`` on Windows through ``filelock``) on
-``<lock_dir>/<board-id>.lock`` (:mod:`hil.rack.oslock`). The kernel drops the lock when its holder
-dies, even by ``kill -9``, so nothing is ever left stale and nobody has to break a lock by age.
-The file exists while the board is held: a released lease, a status look or a ``hil rack check``
-leaves the directory as it found it (a killed holder's file stays, free, until the next lease).
+``<lock_dir>/<board-id>.lease`` (:mod:`hil.rack.oslock`; also on ``<board-id>.lock``, where an
+older mpy-hil left one). The kernel drops the lock when its holder dies, even by ``kill -9``, so
+nothing is ever left stale and nobody has to break a lock by age. The file exists while the
+board is held: a released lease, a status look or a ``hil rack check`` leaves the directory as
+it found it (a killed holder's file stays, free, until the next lease).
 
 Next to each lock, the holder writes ``<board-id>.holder.json`` (pid, host, worker, run, since) so
 that a process that waits in vain can say who holds what. That file is only a hint: a dead holder's
@@ -143,9 +144,10 @@ class Lease:
         """Give the board back; calling it again does nothing."""
         if not self._lock.held:
             return
-        # The holder file goes first, while the lock still guards it, so a new holder's file is
-        # never removed by an old holder.
-        self._info.unlink(missing_ok=True)
+        if os.getpid() == self.holder.pid:  # not a forked child's copy: the parent still holds
+            # The holder file goes first, while the lock still guards it, so a new holder's
+            # file is never removed by an old holder.
+            self._info.unlink(missing_ok=True)
         self._lock.release()
 
     def __enter__(self) -> Lease:
@@ -215,7 +217,14 @@ class LeaseManager:
         self.poll_interval = poll_interval
 
     def lock_path(self, board_id: str) -> Path:
+        return self.lock_dir / f"{board_id}.lease"
+
+    def legacy_lock_path(self, board_id: str) -> Path:
+        """What older versions lock (and leave behind): locked too, where it exists."""
         return self.lock_dir / f"{board_id}.lock"
+
+    def _lock(self, board_id: str) -> OsLock:
+        return OsLock(self.lock_path(board_id), self.legacy_lock_path(board_id))
 
     def info_path(self, board_id: str) -> Path:
         return self.lock_dir / f"{board_id}.holder.json"
@@ -236,7 +245,7 @@ class LeaseManager:
         return None if record is None else record.reason
 
     def _try_lock(self, board: Board) -> Lease | None:
-        lock = OsLock(self.lock_path(board.id))
+        lock = self._lock(board.id)
         if not lock.try_acquire():
             return None
         if self._quarantined(board.id) is not None:  # taken out while we were locking it
@@ -308,10 +317,9 @@ class LeaseManager:
         quarantined = self._quarantined(board_id)
         if quarantined is not None:
             return LockState(board_id, free=False, quarantined=quarantined)
-        path = self.lock_path(board_id)
-        if not path.exists():
+        if not (self.lock_path(board_id).exists() or self.legacy_lock_path(board_id).exists()):
             return LockState(board_id, free=True)
-        lock = OsLock(path)
+        lock = self._lock(board_id)
         if not lock.try_acquire():
             return LockState(
                 board_id, free=False, holder=Holder.from_json(read_json(self.info_path(board_id)))

@@ -3,14 +3,20 @@
 A lease must die with its holder, even by ``kill -9``: only a kernel lock does that (``flock`` on
 POSIX). ``filelock`` gives one, but on POSIX it leaves its file behind for ever, and removing that
 file safely needs what it does not offer on every version we support: the locked descriptor, to
-check after locking that the path still names the file we locked. So on POSIX the lock is ours
-(the usual unlink-while-locked protocol, below); elsewhere it is ``filelock``'s, which removes its
-file on release there by itself.
+check after locking that the path still names the file we locked. So on POSIX the lock is ours;
+elsewhere it is ``filelock``'s.
 
-The protocol: only the holder removes the file, before it unlocks. Whoever locks a file checks
-afterwards that the path still names it; if the holder removed it in between, that lock is on a
-file nobody else can find, so it is dropped and the path opened again. Two holders can therefore
-never hold locks on two different files of one path.
+The protocol, on ``<board>.lease``: only the holder removes the file, before it unlocks. Whoever
+locks a file checks afterwards that the path still names it; if the holder removed it in between,
+that lock is on a file nobody else can find, so it is dropped and the path opened again. Two
+holders can therefore never hold locks on two different files of one path.
+
+Older mpy-hil (and ``filelock`` on POSIX) locked ``<board>.lock`` and never removed it; such a
+process must not be able to take a board we hold, nor we one it holds. So a holder also locks
+``<board>.lock`` when that file exists, without ever creating or removing it: a lock directory
+that an older version has used has those files, and both kinds of process then exclude each
+other. (Only an older version's *first* lease of a board, in a directory it never used, can
+race a new holder; mixed versions should share a directory that the older one has used.)
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import sys
 from pathlib import Path
 
 from hil.errors import ConfigError
@@ -30,16 +35,22 @@ _REOPENS = 3
 #: errno values saying that the filesystem has no working ``flock`` (some network filesystems).
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
+_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+
 
 class OsLock:
-    """An exclusive, non-blocking OS lock on ``path``; each instance is its own holder, so two
-    instances in one process (two threads, two managers) contend like two processes do."""
+    """An exclusive, non-blocking OS lock on ``path`` (and on ``legacy``, the name older versions
+    lock, when it exists). Each instance is its own holder, so two instances in one process (two
+    threads, two managers) contend like two processes do."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, legacy: Path | None = None) -> None:
         self.path = path
+        self.legacy = legacy
         self._fd: int | None = None
+        self._legacy_fd: int | None = None
         self._pid = os.getpid()
-        self._fallback = None if _has_flock() else _filelock(path)
+        # where flock is missing, filelock on the name older versions used there too
+        self._fallback = None if _has_flock() else _filelock(legacy or path)
 
     @property
     def held(self) -> bool:
@@ -53,19 +64,44 @@ class OsLock:
             return True
         if self._fallback is not None:
             return _try_filelock(self._fallback, self.path)
+        if not self._take_own():
+            return False
+        if self.legacy is not None and not self._take_legacy(self.legacy):
+            self.release()  # an older version holds the board
+            return False
+        self._pid = os.getpid()
+        return True
+
+    def _take_own(self) -> bool:
         for _ in range(_REOPENS):
-            fd = self._open()
+            fd = self._open(self.path, create=True)
+            assert fd is not None
             try:
                 if not _flock(fd, self.path):
                     return False
-                if _names(self.path, fd):
-                    self._fd, fd, self._pid = fd, None, os.getpid()
+                if _still_at(self.path, fd):
+                    self._fd, fd = fd, None
                     return True
                 # Its last holder removed the file after we opened it: open the path anew.
             finally:
                 if fd is not None:
                     os.close(fd)
         return False
+
+    def _take_legacy(self, legacy: Path) -> bool:
+        fd = self._open(legacy, create=False)
+        if fd is None:
+            return True  # no older version ever leased this board here
+        try:
+            locked = _flock(fd, legacy)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not locked:
+            os.close(fd)
+            return False
+        self._legacy_fd = fd
+        return True
 
     def release(self) -> None:
         """Remove the file (while still holding it, so no one else's file goes), then unlock.
@@ -74,6 +110,9 @@ class OsLock:
             if self._fallback.is_locked:
                 self._fallback.release(force=True)
             return
+        legacy_fd, self._legacy_fd = self._legacy_fd, None
+        if legacy_fd is not None:
+            os.close(legacy_fd)  # never removed: older versions never check what they locked
         fd, self._fd = self._fd, None
         if fd is None:
             return
@@ -86,7 +125,7 @@ class OsLock:
             # In a shared sticky directory another user's file cannot be removed: it stays,
             # which costs nothing, since every holder checks what it locked.
             with contextlib.suppress(OSError):
-                if _names(self.path, fd):
+                if _still_at(self.path, fd):
                     self.path.unlink()
         finally:
             os.close(fd)  # closing the last descriptor unlocks
@@ -96,17 +135,29 @@ class OsLock:
         with contextlib.suppress(Exception):
             self.release()
 
-    def _open(self) -> int:
-        flags = os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    def _open(self, path: Path, *, create: bool) -> int | None:
+        return _open(path, create=create)
+
+
+def _open(path: Path, *, create: bool) -> int | None:
+    """A descriptor to lock ``path`` through (None: it does not exist and ``create`` is off)."""
+    flags = _OPEN_FLAGS | (os.O_CREAT if create else 0)
+    try:
         try:
-            return os.open(self.path, flags | os.O_RDWR, 0o666)
+            return os.open(path, flags | os.O_RDWR, 0o666)
         except PermissionError:
             # Another user's lock file in a shared lock_dir: flock needs no write access.
-            return os.open(self.path, flags | os.O_RDONLY, 0o666)
-        except OSError as error:
-            raise ConfigError(
-                f"cannot open the lock file: {error.strerror or error}", where=str(self.path)
-            ) from None
+            return os.open(path, flags | os.O_RDONLY, 0o666)
+    except FileNotFoundError:
+        if create:
+            raise ConfigError("cannot create the lock file", where=str(path)) from None
+        return None
+    except OSError as error:
+        raise ConfigError(
+            f"cannot open the lock file: {error.strerror or error} (it belongs to another "
+            "user? everyone sharing the boards needs read access to lock_dir's files)",
+            where=str(path),
+        ) from None
 
 
 def _flock(fd: int, path: Path) -> bool:
@@ -128,8 +179,8 @@ def _flock(fd: int, path: Path) -> bool:
     return True
 
 
-def _names(path: Path, fd: int) -> bool:
-    """Whether ``path`` still names the file open as ``fd``."""
+def _still_at(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (its holder may have removed it)."""
     try:
         current = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
@@ -138,7 +189,11 @@ def _names(path: Path, fd: int) -> bool:
 
 
 def _has_flock() -> bool:
-    return sys.platform != "win32"
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _filelock(path: Path):  # type: ignore[no-untyped-def]  # filelock's class differs by version

@@ -262,7 +262,7 @@ def test_competing_processes_never_share_a_board(tmp_path: Path, spawn: type[Chi
             assert end <= next_start, f"{board} held by {who} and {next_who} at once"
     assert sum(r["waited"] for r in results) > 0, "no process ever had to wait: nothing was tested"
     assert not any(markers.iterdir())
-    assert list((tmp_path / "locks").glob("*.lock")) == []  # each file went with its last holder
+    assert list((tmp_path / "locks").glob("*.lease")) == []  # each went with its last holder
 
 
 def test_a_waiting_process_keeps_waiting_while_the_board_is_held(
