@@ -79,7 +79,10 @@ PIECE = 384
 #: The wrapper's lines (its frames in a traceback are ``<stdin>`` lines 1 to 7).
 WRAPPER_LINES = 7
 _FRAME = re.compile(r'\s*File "([^"]*)", line (\d+)')
-_STDIN_FRAME = re.compile(rb'\s*File "<stdin>", line \d+')
+#: A frame of the wrapper itself: ``<stdin>`` at module level or in ``_hil`` (a compile error of
+#: a damaged wrapper has no ``, in``). A ``<stdin>`` frame in another function is the user's, from
+#: code sent unchecked before, and stays.
+_STDIN_FRAME = re.compile(rb'\s*File "<stdin>", line \d+(, in (<module>|_hil))?\r?$')
 _WRAPPED = re.compile(
     rb"\Aif 1:\n def _hil\(s,n,a,b\):\n.*?\n exec\(_hil\((b'.*'),\d+,\d+,\d+\)\)\n?\Z",
     re.DOTALL,
@@ -206,8 +209,8 @@ def _raise(what: str, safe: bool, where: str, tail: bytes) -> ExecResult:
 
 
 def _user_traceback(stderr: bytes) -> bytes:
-    """The board's traceback without the wrapper's frames (every ``<stdin>`` frame is the
-    wrapper's: the code runs as ``<string>``), the code's own then named ``<stdin>``."""
+    """The board's traceback without the wrapper's frames (the code runs as ``<string>``, so
+    ``<stdin>`` at module level is the wrapper), the code's own then named ``<stdin>``."""
     if not stderr:
         return stderr
     lines = [line for line in stderr.split(b"\n") if not _STDIN_FRAME.match(line)]
@@ -219,12 +222,20 @@ def _user_traceback(stderr: bytes) -> bytes:
 _STDIN_LINE = re.compile(r'(\s*File "<stdin>", line )(\d+)(.*)')
 
 
+#: The functions of ``Board.eval``'s helper code (``hil.board``, ``answer_function``).
+HELPER_FUNCTIONS = frozenset({"_hil", "_o"})
+
+
 def expression_traceback(traceback: str, first: int, last: int) -> str:
     """A traceback of code whose lines ``first`` to ``last`` are the user's (an expression
     inside our helper code, ``Board.eval``) as a REPL shows it when only those lines are typed
     at ``>>>``: their ``<stdin>`` frames numbered from 1, the helper's own ``<stdin>`` frames
     dropped. A compile error's frame (no ``, in``) stays, moved into the user's lines: the
-    parser may only notice the end of an incomplete expression on the helper's next line."""
+    parser may only notice the end of an incomplete expression on the helper's next line.
+
+    Only the expression's own frames are renumbered: ``<module>`` and the anonymous ones an
+    expression can hold (``<lambda>``, comprehensions). A function named ``f`` cannot be defined
+    in an expression: its ``<stdin>`` frame comes from code run earlier and keeps its line."""
     out = []
     for line in traceback.split("\n"):
         match = _STDIN_LINE.fullmatch(line.rstrip("\r"))
@@ -232,9 +243,16 @@ def expression_traceback(traceback: str, first: int, last: int) -> str:
             out.append(line)
             continue
         number = int(match.group(2))
-        compile_error = not match.group(3)
+        where = match.group(3)
+        function = where.removeprefix(", in ").strip()
+        if function in HELPER_FUNCTIONS:
+            continue  # the helper's own (``_o`` printing the value)
+        compile_error = not where
+        if function and not function.startswith("<"):
+            out.append(line)  # a function of the user's, from code run before
+            continue
         if not first <= number <= last and not compile_error:
-            continue  # the helper's frame (``_o`` printing the value, its ``finally``)
+            continue  # the helper's module-level lines (its ``finally``)
         number = min(max(number, first), last) - first + 1
         cr = "\r" if line.endswith("\r") else ""
         out.append(f"{match.group(1)}{number}{match.group(3)}{cr}")

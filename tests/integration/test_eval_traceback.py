@@ -50,3 +50,16 @@ def test_eval_traceback_is_the_expressions_own(
     view = repl_view(any_board.transcript.entries(mark))
     assert _frames(view) == frames, view
     assert any_board.eval("6 * 7") == 42
+
+
+def test_a_function_defined_earlier_keeps_its_frame_and_line(any_board: Board) -> None:
+    """A function from an earlier exec is a ``<stdin>`` frame too, at its own line: the
+    expression's frames are renumbered, the function's stays as it is (a REPL shows it so)."""
+    any_board.exec("x = 1\n\ndef f():\n    return 1 / 0\n")
+    mark = any_board.transcript.mark()
+    with pytest.raises(RemoteError) as info:
+        any_board.eval("f()")
+    frames = ['File "<stdin>", line 1, in <module>', 'File "<stdin>", line 4, in f']
+    assert _frames(info.value.traceback) == frames, info.value.traceback
+    view = repl_view(any_board.transcript.entries(mark))
+    assert _frames(view) == frames, view
