@@ -306,12 +306,13 @@ class Repl:
                 raise
             except BoardTimeout as exc:
                 self._stale_input = True
-                raise BoardTimeout(
-                    f"code did not finish within {seconds_text(deadline.seconds)}",
-                    where=self.where,
-                    tail=exc.tail,
-                    since=exc.since,
-                ) from exc
+                within = seconds_text(deadline.seconds)
+                what = (
+                    f"the board did not take the code within {within}: none of it ran"
+                    if isinstance(exc, replrun.CodeNotTaken)
+                    else f"code did not finish within {within}"
+                )
+                raise type(exc)(what, where=self.where, tail=exc.tail, since=exc.since) from exc
         raise AssertionError("unreachable")
 
     def exec(

@@ -56,12 +56,21 @@ def run(
     try:
         return _run(repl, data, deadline, on_output, checked_only)
     except BoardTimeout as exc:
-        raise BoardTimeout(
+        entries = repl.transport.tap.entries(mark)
+        sent = b"".join(e.data for e in entries if e.direction is Direction.TX)
+        # every form of sending code ends with Ctrl-D; short of it, the board never ran it
+        kind = BoardTimeout if sent.endswith(b"\x04") else CodeNotTaken
+        raise kind(
             exc.what,
             where=exc.where,
-            tail=_since_sent(repl.transport.tap.entries(mark)),
-            since="the code was sent",
+            tail=_since_sent(entries),
+            since="the code was sent" if kind is BoardTimeout else "the code was offered",
         ) from exc
+
+
+class CodeNotTaken(BoardTimeout):
+    """The board stopped taking the code before its end was sent (a stalled or hung link, a
+    raw-paste window never granted): none of it ran."""
 
 
 def _since_sent(entries: list[Entry]) -> bytes:

@@ -65,6 +65,21 @@ def test_a_board_that_sent_nothing_at_all_says_so(
             board.exec("print('still there?')", timeout=1)
     message = str(info.value)
     assert message.endswith(
-        "code did not finish within 1 s [infrastructure fault]; the board sent nothing since "
-        "the code was sent"
+        "the board did not take the code within 1 s: none of it ran [infrastructure fault]; "
+        "the board sent nothing since the code was offered"
     ), message
+
+
+def test_a_link_that_stalls_while_the_code_is_sent_says_the_code_never_ran(
+    start_virtual_boards: Callable[..., list[SimBoard]],
+) -> None:
+    """Not "did not finish": the board never had all of the code, so none of it ran."""
+    sim = start_virtual_boards(1)[0]
+    with Board.open(sim.port) as board:
+        board.identity()
+        sim.control.fault("stall", seconds=10)
+        with pytest.raises(BoardTimeout) as info:
+            board.exec("x = 1\n" * 3000, timeout=2)
+    message = str(info.value)
+    assert "the board did not take the code within 2 s: none of it ran" in message, message
+    assert "did not finish" not in message, message
