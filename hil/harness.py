@@ -60,7 +60,7 @@ class Settings:
     connect_timeout: float = 20.0
     #: The same when the port is not there at all as the board is leased: a missing board is
     #: not waited for as long as one that is coming back.
-    absent_timeout: float = 2.0
+    absent_timeout: float = 5.0
     #: How long the reset before a test may take (a board's reboot, boot.py included).
     reset_timeout: float = 10.0
     reset_scope: str = "test"
@@ -145,6 +145,7 @@ class Harness:
             self.release()
         self.last_board = None
         while self.lease is None:
+            self.last_board = None  # a board its flashing took out is not this lease's
             self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
             self.last_board = self.lease.board.id
             self._ensure_firmware(self.lease.board)

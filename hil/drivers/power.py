@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hil.deadline import Deadline, as_deadline
 from hil.drivers.base import PowerDriver
 from hil.drivers.command import CommandOptions, run_command
 
@@ -19,7 +20,10 @@ class CommandPower(PowerDriver):
     options_type = CommandOptions
     options: CommandOptions
 
-    def cycle(self, link: BoardLink | None, *, timeout: float) -> None:
-        run_command(self.options, what="power", where=self.entry.id)
+    def cycle(self, link: BoardLink | None, *, timeout: Deadline | float) -> None:
+        """The command within the caller's ``timeout`` (and its own); the board's return
+        within what is left of the caller's."""
+        deadline = as_deadline(timeout)
+        run_command(self.options, what="power", where=self.entry.id, deadline=deadline)
         if link is not None:
-            link.repl.reconnect(timeout)
+            link.repl.reconnect(deadline)

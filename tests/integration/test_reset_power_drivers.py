@@ -508,3 +508,22 @@ def test_dtr_rts_on_a_port_without_modem_lines_is_an_infrastructure_error(
 
     assert info.value.where == virtual_board.name
     assert info.value.what.startswith("could not pulse DTR/RTS: ")
+
+
+def test_a_power_command_is_killed_when_the_callers_deadline_passes_first(
+    tmp_path: Path, kill_later: list[int], wait_until: Callable[..., object]
+) -> None:
+    pid_file = tmp_path / "pid"
+    hanging = script(tmp_path, "hub.py", HANGING)
+    argv = [sys.executable, str(hanging), str(pid_file)]
+    board = entry(power={"name": "command", "options": {"argv": argv, "timeout": 50.0}})
+    driver = recovery.build("power", board.power, board)
+
+    with pytest.raises(InfrastructureError) as info:
+        driver.cycle(None, timeout=Deadline(3.0))  # a recovery with 3 s left
+
+    assert "power command" in info.value.what
+    assert "the caller's deadline (3s) ran out" in info.value.what
+    pid = int(pid_file.read_text())
+    kill_later.append(pid)
+    assert wait_until(lambda: not alive(pid), 5, f"the command (pid {pid}) to be killed")
