@@ -39,11 +39,6 @@ def escape_text(text: str) -> str:
     return board_text.escape(text)
 
 
-def format_tail(tail: bytes) -> str:
-    """Render received bytes as bytes: printable ASCII as is, the rest escaped."""
-    return repr(bytes(tail[-TAIL_BYTES:]))[1:]
-
-
 def seconds_text(seconds: float) -> str:
     """``2 s``, ``0.25 s``, ``1.5 s``, ``120 s``: a duration as a person reads it (a deadline
     that was capped a moment later is 1.99996 s, which says nothing more than 2 s)."""

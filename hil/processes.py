@@ -11,6 +11,7 @@ tell" (never reclaim on a guess, keep waiting) stays with the caller.
 from __future__ import annotations
 
 import os
+import sys
 
 #: States in ``/proc/<pid>/stat`` of a task that has exited: zombie, dead.
 _EXITED = (b"Z", b"X")
@@ -43,6 +44,8 @@ def pid_alive(pid: int) -> bool | None:
 
 
 def _exists(pid: int) -> bool | None:
+    if sys.platform == "win32":
+        return None  # there, signal 0 is CTRL_C_EVENT: asking would interrupt the process
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

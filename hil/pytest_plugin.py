@@ -406,15 +406,14 @@ def board(request: pytest.FixtureRequest) -> Iterator[Any]:
             item.user_properties.append(("hil_quarantined", record.reason))
         raise
     item.stash[BOARD_ID] = entry.id
-    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()  # its session starts here
     item.user_properties.append(("hil_group", entry.group_id))
     if harness.moved_from is not None:  # its board was quarantined: not silently elsewhere
         item.user_properties.append(("hil_moved_from", harness.moved_from))
     facts = harness.board_facts()
     lacking = wanted.mismatch(entry, probed=facts.features)
-    if lacking:
+    if lacking:  # its session: the lease and the probe, if this test made them
         pytest.skip(f"{entry.id}: {lacking}")
-    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()
+    item.stash[TRANSCRIPT_MARK] = harness.transcript.mark()  # its session starts here
     harness.transcript.note(f"test: {item.nodeid}")
     recorder = report_board(entry, link, harness, facts)
     mode, unit = _reset_mode(item, harness.settings)

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 Sink = Callable[[bytes], None]
 #: The transcript's note when code goes unchecked for want of heap: the first time after a
 #: connection or a reset (shown in the REPL view), and every later time (the wire only).
-UNCHECKED = "the board cannot afford checked code here: sent unchecked (said once)"
+UNCHECKED_HEAD = "the board cannot afford checked code here"
+UNCHECKED = f"{UNCHECKED_HEAD}: sent unchecked (said once)"
 UNCHECKED_AGAIN = "sent unchecked"
 #: Longest code sent checked on a plain raw link while the board's heap is unknown (boards
 #: without raw-paste are old firmware on small chips: a micro:bit has 7 kB).

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from hil import board_text
+from hil.replrun import UNCHECKED_AGAIN, UNCHECKED_HEAD
 from hil.transcript import CHECK, GROUP, QUIET, Direction, Entry, action_record
 
 PS1, PS2 = ">>> ", "... "
@@ -46,11 +47,11 @@ _HIDDEN = (
     "friendly ",
     "probe what",
     "put ",
-    "sent unchecked",  # said once in full (``hil.replrun.UNCHECKED``), then on the wire only
+    UNCHECKED_AGAIN,  # said once in full (``UNCHECKED``), then on the wire only
 )
 #: Notes that hold for a whole session once said: a view shows the first of them only (the
 #: REPL driver says it again after each reset, for whoever reads from there).
-_ONCE = ("the board cannot afford checked code here",)
+_ONCE = (UNCHECKED_HEAD,)
 _EVAL = re.compile(rb"\Aprint\(repr\((.*)\)\)\Z", re.DOTALL)
 #: An ``eval`` whose answer comes back checked (``hil.checked``: ``_o`` prints it and a trailer).
 _EVAL_CHECKED = re.compile(

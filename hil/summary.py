@@ -50,7 +50,8 @@ class BoardRow:
     @property
     def not_infrastructure(self) -> int:
         """Failures that are not the rig's: with ``infrastructure`` they make ``failures``, so
-        the columns of a row add up to its tests."""
+        the columns of a row add up to its results (a test whose call and teardown both fail
+        counts twice, as pytest counts it)."""
         return self.failures - self.infrastructure
 
     def heap_text(self) -> str:
@@ -107,7 +108,7 @@ def board_summary(
     rows = collect(stats)
     if not rows:
         return []
-    # disjoint columns: a row's passed + failed + infra + skipped are its tests
+    # disjoint columns: a row's passed + failed + infra + skipped are its results
     header = ["board", "passed", "failed", "infra", "skipped", "board time", "free heap/test"]
     table = [header]
     for board in sorted(rows):
@@ -197,7 +198,7 @@ def overview(
 ) -> dict[str, str]:
     """Per board, one line for the report's environment: ``12 passed, 1 failed,
     0 infrastructure, 0 skipped; board time 3.2 s; free heap/test -1.2 kB (worst -4.0 kB)``
-    (failed: not the rig's fault; the four add up to the board's tests)."""
+    (failed: not the rig's fault; the four add up to the board's results)."""
     out = {}
     for board, row in sorted(collect(stats).items()):
         if board == NO_BOARD:

@@ -37,6 +37,10 @@ _ROLE_WORDS = {
 }
 
 _lock = threading.Lock()
+#: Held while the entry points load: another thread (``hil rack check`` asks boards at once)
+#: waits for the whole registry rather than seeing half of it; reentrant, since a project's
+#: module may ask the registry while it is imported.
+_loading = threading.RLock()
 _drivers: dict[Role, dict[str, type | str]] = {role: {} for role in ROLES}
 _entry_points_loaded = False
 #: What and where of the entry point that failed to load, once one did.
@@ -113,19 +117,20 @@ def _load_entry_points() -> None:
     registry without that project's drivers is not the one its rack was written for.
     """
     global _entry_points_loaded, _entry_point_error
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            stage = "importing it"
-            try:
-                loaded: Any = entry_point.load()
-                if callable(loaded) and not isinstance(loaded, type):
-                    stage = "calling its hook"
-                    hook: Callable[[Callable[..., None]], None] = loaded
-                    hook(register)
-            except Exception as error:
-                _entry_point_error = _broken_entry_point(entry_point, stage, error)
-                break
+    with _loading:
+        if not _entry_points_loaded:
+            _entry_points_loaded = True
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                stage = "importing it"
+                try:
+                    loaded: Any = entry_point.load()
+                    if callable(loaded) and not isinstance(loaded, type):
+                        stage = "calling its hook"
+                        hook: Callable[[Callable[..., None]], None] = loaded
+                        hook(register)
+                except Exception as error:
+                    _entry_point_error = _broken_entry_point(entry_point, stage, error)
+                    break
     if _entry_point_error is not None:
         what, where = _entry_point_error
         raise ConfigError(what, where=where)

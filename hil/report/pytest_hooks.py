@@ -4,6 +4,7 @@ its board as labels, the run's environment and categories, the per-board summary
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     hil_session = config.stash.get(SESSION, None)
     capabilities = hil_session.capabilities if hil_session is not None else {}
     firmware = hil_session.firmware if hil_session is not None else {}
-    width = config.get_terminal_writer().fullwidth  # what pytest's own lines are fitted to
+    width = shutil.get_terminal_size().columns  # as pytest fits its own lines (COLUMNS too)
     lines = board_summary(terminalreporter.stats, capabilities, firmware, width=width)
     if lines:
         terminalreporter.section("mpy-hil")
