@@ -95,7 +95,9 @@ def test_a_put_cut_off_midway_keeps_the_old_file_and_keeps_its_deadline(
         assert stalled.is_set(), "the put never got past its first chunk: nothing was cut"
         assert chunks_sent(board, mark) < len(new) // board.put_chunk  # cut off midway
     assert info.value.fault == INFRASTRUCTURE
-    assert took < 3.0 + 1.0, f"a 3 s put failed after {took:.1f} s"
+    # bounded by its 3 s as a whole (a budget per chunk would take many times that); the slack
+    # is for a loaded machine, not part of the claim
+    assert took < 3.0 + 3.0, f"a 3 s put failed after {took:.1f} s"
     vb.control.clear_faults()
     with Board.open(vb.port) as board:
         assert board.get("/keep.bin") == old

@@ -33,10 +33,10 @@ def kind_board(request: pytest.FixtureRequest) -> Iterator[Board]:
 def test_a_program_that_printed_then_hung_shows_its_last_lines(kind_board: Board) -> None:
     code = "for i in range(8):\n    print('tick', i)\nwhile True:\n    pass"
     with pytest.raises(BoardTimeout) as info:
-        kind_board.exec(code, timeout=1.5)
+        kind_board.exec(code, timeout=5)  # the 8 lines come at once; 5 s for a loaded machine
     message = str(info.value)
-    assert "code did not finish within 1.5 s [infrastructure fault]" in message, message
-    assert "within 1.4" not in message and "bytes within" not in message, message
+    assert "code did not finish within 5 s [infrastructure fault]" in message, message
+    assert "within 4.9" not in message and "bytes within" not in message, message
     # the last lines only, whole, in order
     assert message.endswith('the board printed: "tick 3\\ntick 4\\ntick 5\\ntick 6\\ntick 7"')
     assert not FRAMING.search(message), message
