@@ -312,7 +312,7 @@ class Repl:
                     if isinstance(exc, replrun.CodeNotTaken)
                     else f"code did not finish within {within}"
                 )
-                raise type(exc)(what, where=self.where, tail=exc.tail, since=exc.since) from exc
+                raise BoardTimeout(what, where=self.where, tail=exc.tail, since=exc.since) from exc
         raise AssertionError("unreachable")
 
     def exec(
