@@ -53,6 +53,7 @@ class TestRecorder:
         self.heap_after: int | None = None
         self._open: list[tuple[Action, str | None, int]] = []
         self._quiet = 0
+        self._stopped = False
         #: The rig failed in the last exchange: the board may not answer, do not ask it more.
         self.rig_failed = False
 
@@ -74,8 +75,9 @@ class TestRecorder:
         if self._quiet:
             return
         self.rig_failed = isinstance(exchange.error, InfrastructureError)
-        self.board_seconds += exchange.seconds
-        self.exchanges += 1
+        if not self._stopped:  # a health check or recovery after the test is not its time
+            self.board_seconds += exchange.seconds
+            self.exchanges += 1
         if self._open:
             act, step_id, count = self._open[-1]
             self._open[-1] = (act, step_id, count + 1)
@@ -151,6 +153,7 @@ class TestRecorder:
         """After the test: the free heap it left (not asked of a board that just failed to
         answer: the health check that follows finds out and recovers it)."""
         self.heap_after = None if self.rig_failed else self.free_heap()
+        self._stopped = True
 
     @property
     def heap_change(self) -> int | None:

@@ -145,7 +145,17 @@ def test_a_board_that_dies_after_its_last_good_answer_is_recovered(tmp_path: Pat
     """The health check is skipped only when the heap measured after the test came back; a
     board silent by then is checked, recovered, and the next test runs."""
     (tmp_path / "test_hang.py").write_text(textwrap.dedent(HANGS_AT_THE_END))
-    done = pytest_run(tmp_path, "--hil-sim=1", "-rA", "--log-level=WARNING")
+    done = pytest_run(
+        tmp_path, "--hil-sim=1", "-rA", "--log-level=WARNING", "--junitxml=results.xml"
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "2 passed" in done.stdout
     assert "recovered by hard reset" in done.stdout, done.stdout[-3000:]
+    # the silent board's health check (its 5 s) and recovery are not the test's board time
+    import xml.etree.ElementTree as ET
+
+    case = next(
+        c for c in ET.parse(tmp_path / "results.xml").iter("testcase") if "test_a_" in c.get("name")
+    )
+    seconds = {p.get("name"): p.get("value") for p in case.iter("property")}["hil_board_seconds"]
+    assert float(seconds) < 5.0, seconds
