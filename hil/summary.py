@@ -54,12 +54,12 @@ class BoardRow:
         counts twice, as pytest counts it)."""
         return self.failures - self.infrastructure
 
-    def heap_text(self) -> str:
+    def heap_text(self, *, worst: bool = True) -> str:
         """Mean change of free heap per test, and the worst, e.g. ``-1.2 kB (worst -4.0 kB)``."""
         if not self.heap:
             return "-"
-        mean = sum(self.heap) / len(self.heap)
-        return f"{_kb(mean)} (worst {_kb(min(self.heap))})"
+        mean = _kb(sum(self.heap) / len(self.heap))
+        return f"{mean} (worst {_kb(min(self.heap))})" if worst else mean
 
 
 def _kb(n: float) -> str:
@@ -108,29 +108,7 @@ def board_summary(
     rows = collect(stats)
     if not rows:
         return []
-    # disjoint columns: a row's passed + failed + infra + skipped are its results
-    header = ["board", "passed", "failed", "infra", "skipped", "board time", "free heap/test"]
-    table = [header]
-    for board in sorted(rows):
-        row = rows[board]
-        table.append(
-            [
-                board,
-                str(row.passed),
-                str(row.not_infrastructure),
-                str(row.infrastructure),
-                str(row.outcomes["skipped"]),
-                f"{row.seconds:.2f} s" if row.timed else "-",
-                row.heap_text(),
-            ]
-        )
-    lines = _aligned(table)
-    if max(len(line) for line in lines) > width:
-        # ids too long for one row: each id on a line of its own, whole, its numbers under it
-        numbers = _aligned([["", *line[1:]] for line in table])
-        lines = [numbers[0]]
-        for line, row in zip(table[1:], numbers[1:], strict=True):
-            lines += [line[0], row]
+    lines = _fitted(rows, width)
     for board in sorted(rows):
         row = rows[board]
         details = []
@@ -151,6 +129,41 @@ def board_summary(
         parts = " + ".join(f"{faults[f]} {f}" for f in order)
         lines.append(f"failures by fault: {failures} = {parts}")
     lines.extend(_quarantined(stats))
+    return lines
+
+
+def _table(rows: Mapping[str, BoardRow], *, worst: bool) -> list[list[str]]:
+    # disjoint columns: a row's passed + failed + infra + skipped are its results
+    header = ["board", "passed", "failed", "infra", "skipped", "board time", "free heap/test"]
+    table = [header]
+    for board in sorted(rows):
+        row = rows[board]
+        table.append(
+            [
+                board,
+                str(row.passed),
+                str(row.not_infrastructure),
+                str(row.infrastructure),
+                str(row.outcomes["skipped"]),
+                f"{row.seconds:.2f} s" if row.timed else "-",
+                row.heap_text(worst=worst),
+            ]
+        )
+    return table
+
+
+def _fitted(rows: Mapping[str, BoardRow], width: int) -> list[str]:
+    """The table as wide as the terminal allows: whole; else without the worst heap change;
+    else each board id on a line of its own (whole), its numbers under it."""
+    for worst in (True, False):
+        lines = _aligned(_table(rows, worst=worst))
+        if max(len(line) for line in lines) <= width:
+            return lines
+    table = _table(rows, worst=True)  # the ids' own lines leave room for it again
+    numbers = _aligned([["", *line[1:]] for line in table])
+    lines = [numbers[0]]
+    for line, row in zip(table[1:], numbers[1:], strict=True):
+        lines += [line[0], row]
     return lines
 
 

@@ -134,3 +134,15 @@ def test_a_board_id_too_long_for_the_terminal_gets_a_line_of_its_own() -> None:
     assert lines[2].split() == ["1", "0", "0", "0", "-", "-"]
     assert lines[3] == "vb0"
     assert all(len(line) <= 60 for line in lines), lines
+
+
+def test_a_table_just_too_wide_drops_the_worst_heap_change_first() -> None:
+    def timed(board: str) -> Report:
+        props = [("hil_board_seconds", 2.98), ("hil_heap_change", -2200)]
+        return Report(board, user_properties=props)  # type: ignore[arg-type]
+
+    stats = {"passed": [Report("microbit-vb0")], "x": [timed("microbit-vb0")]}
+    wide = board_summary(stats, {}, width=100)
+    assert wide[1].endswith("-2.2 kB (worst -2.2 kB)")
+    narrow = board_summary(stats, {}, width=72)
+    assert narrow[1].split() == ["microbit-vb0", "1", "0", "0", "0", "2.98", "s", "-2.2", "kB"]
