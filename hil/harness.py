@@ -143,7 +143,6 @@ class Harness:
             if entry.id in self.quarantine:
                 self.moved_from = entry.id
             self.release()
-        self.last_board = None
         while self.lease is None:
             self.last_board = None  # a board its flashing took out is not this lease's
             self.lease = self.manager.acquire(selector, timeout=self.settings.lease_timeout)
