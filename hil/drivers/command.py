@@ -10,9 +10,13 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from hil.deadline import Deadline
+from hil.deadline import Deadline, as_deadline
 from hil.errors import InfrastructureError, escape_text
+
+if TYPE_CHECKING:
+    from hil.board import Board as BoardLink
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,15 @@ def run_command(
         raise InfrastructureError(
             f"{what} command {argv} exited with {proc.returncode}: {tail}", where=where
         )
+
+
+def run_then_reconnect(
+    options: CommandOptions, link: BoardLink | None, *, what: str, where: str, timeout: Any
+) -> None:
+    """What the ``command`` reset and power drivers both do: the command within the caller's
+    ``timeout`` (a ``Deadline`` or seconds) and its own, then the board's return within what is
+    left of the caller's."""
+    deadline = as_deadline(timeout)
+    run_command(options, what=what, where=where, deadline=deadline)
+    if link is not None:
+        link.repl.reconnect(deadline)

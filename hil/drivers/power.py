@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hil.deadline import Deadline, as_deadline
+from hil.deadline import Deadline
 from hil.drivers.base import PowerDriver
-from hil.drivers.command import CommandOptions, run_command
+from hil.drivers.command import CommandOptions, run_then_reconnect
 
 if TYPE_CHECKING:
     from hil.board import Board as BoardLink
@@ -23,7 +23,4 @@ class CommandPower(PowerDriver):
     def cycle(self, link: BoardLink | None, *, timeout: Deadline | float) -> None:
         """The command within the caller's ``timeout`` (and its own); the board's return
         within what is left of the caller's."""
-        deadline = as_deadline(timeout)
-        run_command(self.options, what="power", where=self.entry.id, deadline=deadline)
-        if link is not None:
-            link.repl.reconnect(deadline)
+        run_then_reconnect(self.options, link, what="power", where=self.entry.id, timeout=timeout)

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hil.deadline import Deadline, as_deadline
+from hil.deadline import Deadline
 from hil.drivers.base import ResetDriver
-from hil.drivers.command import CommandOptions, run_command
+from hil.drivers.command import CommandOptions, run_then_reconnect
 from hil.errors import InfrastructureError
 
 if TYPE_CHECKING:
@@ -93,7 +93,4 @@ class CommandReset(ResetDriver):
     def reset(self, link: BoardLink | None, *, timeout: Deadline | float) -> None:
         """The command within the caller's ``timeout`` (and its own); the board's return
         within what is left of the caller's."""
-        deadline = as_deadline(timeout)
-        run_command(self.options, what="reset", where=self.entry.id, deadline=deadline)
-        if link is not None:
-            link.repl.reconnect(deadline)
+        run_then_reconnect(self.options, link, what="reset", where=self.entry.id, timeout=timeout)

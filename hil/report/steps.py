@@ -339,14 +339,7 @@ def _parameter(name: str, value: str, excluded: bool = True) -> None:
 
 def _test_model() -> Any:
     """The current test's result object inside allure-pytest's reporter, or None."""
-    for plugin in allure_commons.plugin_manager.get_plugins():
-        reporter = getattr(plugin, "allure_logger", None)
-        getter = getattr(reporter, "get_test", None)
-        if callable(getter):
-            test = getter(None)
-            if test is not None:
-                return test
-    return None
+    return _reporter_item("get_test", None)
 
 
 def _step_model(step_id: str) -> Any:
@@ -356,13 +349,18 @@ def _step_model(step_id: str) -> Any:
     earlier. allure-pytest keeps no public handle for that, so this looks for it and reporting
     works (with a near-zero step duration) wherever it is not found.
     """
+    return _reporter_item("get_item", step_id)
+
+
+def _reporter_item(getter_name: str, key: str | None) -> Any:
+    """``allure_logger.<getter_name>(key)`` of the first allure plugin that has it, or None:
+    the one way in to allure-pytest's models, kept in one place since it is not public."""
     for plugin in allure_commons.plugin_manager.get_plugins():
-        reporter = getattr(plugin, "allure_logger", None)
-        getter = getattr(reporter, "get_item", None)
+        getter = getattr(getattr(plugin, "allure_logger", None), getter_name, None)
         if callable(getter):
-            model = getter(step_id)
-            if model is not None:
-                return model
+            item = getter(key)
+            if item is not None:
+                return item
     return None
 
 
