@@ -8,14 +8,12 @@ it.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from user_project import run_pytest
 
 PROJECT = """
 from hil.board import Board
@@ -37,16 +35,7 @@ def run_project(tmp_path: Path, *args: str) -> str:
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
     (project / "test_user.py").write_text(textwrap.dedent(PROJECT))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", *args],
-        cwd=project,
-        env={**env, "COLUMNS": "100"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = run_pytest(project, "-p", "no:randomly", *args)
     assert done.returncode == 1, done.stdout + done.stderr
     return done.stdout
 

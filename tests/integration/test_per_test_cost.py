@@ -11,12 +11,11 @@ user runs it, on a plugin-started virtual board.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from user_project import attachment, run_pytest
 
 pytest.importorskip("allure_pytest")
 
@@ -31,22 +30,13 @@ def test_trivial(board, n):
 
 def wire_of_each_test(tmp_path: Path, *args: str) -> dict[str, str]:
     (tmp_path / "test_trivial.py").write_text(textwrap.dedent(TRIVIAL))
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hil-sim=1"]
-    done = subprocess.run(
-        [*command, "--alluredir", "results", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    done = run_pytest(tmp_path, "--hil-sim=1", "--alluredir", "results", *args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     wires = {}
     for path in (tmp_path / "results").glob("*-result.json"):
         result = json.loads(path.read_text())
-        (wire,) = [a for a in result["attachments"] if a["name"] == "wire"]
-        wires[result["name"]] = (tmp_path / "results" / wire["source"]).read_text()
-    assert len(wires) == 4
+        wires[result["name"]] = attachment(tmp_path, result, "wire")
+    assert len(wires) == 4 and all(wires.values()), wires
     return wires
 
 

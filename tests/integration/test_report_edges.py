@@ -7,15 +7,13 @@ change, the first one included.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from user_project import allure_results, attachment, run_pytest
 
 TWO_TESTS = """
 def test_adds(board):
@@ -50,25 +48,7 @@ def test_b(repl):
 
 
 def pytest_run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "100"},
-        check=False,
-    )
-
-
-def results(project: Path) -> dict[str, dict[str, Any]]:
-    found = [json.loads(p.read_text()) for p in (project / "results").glob("*-result.json")]
-    return {t["name"].split("[")[0]: t for t in found}
-
-
-def attachment(project: Path, result: dict[str, Any], name: str) -> str | None:
-    found = [a for a in result.get("attachments", []) if a["name"] == name]
-    return (project / "results" / found[0]["source"]).read_text() if found else None
+    return run_pytest(project, *args, timeout=300)
 
 
 def test_boards_that_are_not_there_are_one_line_each_and_counted(tmp_path: Path) -> None:
@@ -105,7 +85,7 @@ def test_a_skipped_test_carries_no_session_of_another_test(tmp_path: Path) -> No
     (tmp_path / "test_skips.py").write_text(textwrap.dedent(SKIPPED_BETWEEN))
     done = pytest_run(tmp_path, "--hil-sim=1", "--alluredir", "results")
     assert done.returncode == 0, done.stdout[-3000:]
-    found = results(tmp_path)
+    found = allure_results(tmp_path)
     assert found["test_needs_an_esp32"]["status"] == "skipped"
     assert found["test_needs_wifi"]["status"] == "skipped"
     for name in ("test_needs_an_esp32", "test_needs_wifi"):
@@ -123,7 +103,7 @@ def test_a_bench_boards_every_test_has_its_free_heap_change(
     done = pytest_run(tmp_path, "--hil-port", str(virtual_board.port), "--alluredir", "results")
     assert done.returncode == 0, done.stdout[-3000:]
     for name in ("test_a", "test_b"):  # the first test, and one through the repl fixture
-        parameters = {p["name"] for p in results(tmp_path)[name]["parameters"]}
+        parameters = {p["name"] for p in allure_results(tmp_path)[name]["parameters"]}
         assert "free heap change" in parameters, (name, parameters)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from user_project import allure_results
 
 FIRST_TEST = """
 def test_adds(board):
@@ -91,11 +92,6 @@ def test_the_table_per_board_adds_up(run: tuple[subprocess.CompletedProcess, Pat
     assert all(len(line) <= 80 for line in ours if " " in line.strip()), ours  # pytest's: not
 
 
-def results(project: Path) -> dict[str, dict[str, Any]]:
-    found = [json.loads(p.read_text()) for p in (project / "results").glob("*-result.json")]
-    return {t["name"].split("[")[0]: t for t in found}
-
-
 def titles(nodes: list[dict[str, Any]]) -> list[str]:
     out = []
     for node in nodes:
@@ -109,7 +105,7 @@ def test_allure_steps_are_actions_and_the_repl_session_is_attached(
 ) -> None:
     pytest.importorskip("allure_pytest")
     _, project = run
-    tests = results(project)
+    tests = allure_results(project)
     failing = tests["test_assert_fails"]
     top = [s["name"] for s in failing["steps"]]
     assert top == ["deploy lib/ (1 files, 1 sent)", "put /h.txt (5 B)", "get /h.txt (5 B)"]

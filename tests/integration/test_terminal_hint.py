@@ -5,13 +5,11 @@ Run by pytest in a subprocess on a virtual board, the way a user runs it."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from user_project import run_pytest
 
 LONG_TEST = """
 def test_long(board):
@@ -22,15 +20,7 @@ def test_long(board):
 
 
 def run(project: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-    )
+    done = run_pytest(project, *args, columns=200)
     assert done.returncode == 1, done.stdout + done.stderr
     return done.stdout
 
