@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import select
 import socket
 import subprocess
 import sys
@@ -87,7 +88,9 @@ def test_a_process_whose_main_thread_alone_ended_is_alive(
     spawn: Spawn, wait_until: Callable[..., object]
 ) -> None:
     child = spawn(sys.executable, "-c", MAIN_THREAD_EXITS, stdout=subprocess.PIPE)
-    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    assert child.stdout is not None
+    ready, _, _ = select.select([child.stdout], [], [], 10)  # a deadline on the read
+    assert ready and child.stdout.readline() == b"ready\n", "the child never said ready"
     wait_until(lambda: state_of(child.pid) == "Z", 10, "the main thread to end")
     fields = Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()
     assert fields[0] == "Z" and int(fields[17]) >= 2  # zombie leader, a thread still running
